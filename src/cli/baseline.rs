@@ -1,0 +1,41 @@
+use crate::baseline::{BaselineReport, run_baseline};
+use crate::data::{URLs, resolve_data};
+use crate::error::Result;
+
+use super::DataArg;
+
+#[derive(Debug, clap::Args)]
+pub struct BaselineArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+}
+
+pub fn run(args: &BaselineArgs) -> Result<()> {
+    let resolved = resolve_data(args.data.data.as_deref(), &URLs::MNIST_SAMPLE, true)?;
+    if let Some(reason) = &resolved.fallback_reason {
+        eprintln!(
+            "note: MNIST_SAMPLE is not cached and could not be downloaded ({reason}); \
+             running on the embedded 1,400-image sample"
+        );
+    }
+    println!("data: {}", resolved.description);
+    let report = run_baseline(&resolved.path, &crate::device())?;
+    print_report(&report);
+    Ok(())
+}
+
+/// The main job (no command): for now, the baseline. Later chapters' steps add training.
+pub fn main_job() -> Result<()> {
+    run(&BaselineArgs {
+        data: DataArg { data: None },
+    })
+}
+
+fn print_report(r: &BaselineReport) {
+    let [t3, t7, v3, v7] = r.counts;
+    println!("images: train 3s {t3}, train 7s {t7}, valid 3s {v3}, valid 7s {v7}");
+    println!("pixel similarity, valid accuracy:");
+    println!("accuracy 3s      {:.4}", r.accuracy_3s);
+    println!("accuracy 7s      {:.4}", r.accuracy_7s);
+    println!("accuracy overall {:.4}", r.accuracy);
+}

@@ -1,0 +1,60 @@
+use crate::data::{DataSet, URLs, archive_path, data_path, source_url, untar_data};
+use crate::error::{Error, Result};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DataCommand {
+    /// Download (if needed) and extract a data set; prints its folder.
+    Fetch {
+        /// mnist_sample, mnist or mnist_tiny
+        name: String,
+    },
+    /// Print a data set's folder in the cache (fails if it is not there yet).
+    Path {
+        /// mnist_sample, mnist or mnist_tiny
+        name: String,
+    },
+    /// List the data sets, where they come from and whether they are cached.
+    List,
+}
+
+fn lookup(name: &str) -> Result<DataSet> {
+    URLs::by_name(name).ok_or_else(|| {
+        let names: Vec<_> = URLs::ALL.iter().map(|d| d.name).collect();
+        Error::Invalid(format!(
+            "unknown data set {name:?}; known: {}",
+            names.join(", ")
+        ))
+    })
+}
+
+pub fn run(cmd: &DataCommand) -> Result<()> {
+    match cmd {
+        DataCommand::Fetch { name } => {
+            println!("{}", untar_data(&lookup(name)?)?.display());
+        }
+        DataCommand::Path { name } => {
+            let ds = lookup(name)?;
+            let path = data_path(&ds);
+            if !path.is_dir() {
+                return Err(Error::MissingFolder {
+                    path,
+                    fix: format!("run `fastburn data fetch {}` first", ds.name),
+                });
+            }
+            println!("{}", path.display());
+        }
+        DataCommand::List => {
+            for ds in URLs::ALL {
+                let state = if data_path(&ds).is_dir() {
+                    "extracted"
+                } else if archive_path(&ds).is_file() {
+                    "downloaded"
+                } else {
+                    "not cached"
+                };
+                println!("{:<13} {:<11} {}", ds.name, state, source_url(&ds));
+            }
+        }
+    }
+    Ok(())
+}

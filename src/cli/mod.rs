@@ -1,0 +1,53 @@
+//! The `fastburn` command line: the chapter's steps as commands.
+
+mod baseline;
+mod data;
+mod show;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Result;
+
+/// fastai's chapter 4 ("MNIST basics") in Rust, on Burn.
+///
+/// With no command, runs the main job: the pixel-similarity baseline on MNIST_SAMPLE (downloaded
+/// or cached), or on the embedded 1,400-image sample when MNIST_SAMPLE cannot be had.
+#[derive(Debug, Parser)]
+#[command(name = "fastburn", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pixel similarity: call an image a 3 if it is closer to the mean 3 than to the mean 7.
+    Baseline(baseline::BaselineArgs),
+    /// Show an image, the mean of a folder of images, or a pixel heat-map.
+    Show(show::ShowArgs),
+    /// Download, locate and list the data sets.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+}
+
+/// `--data` as every data-reading command takes it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataArg {
+    /// Data folder (MNIST_SAMPLE layout: train/3, train/7, valid/3, valid/7) or a .tgz of one.
+    /// Default: MNIST_SAMPLE from the cache ($FASTBURN_HOME, ~/.fastburn), downloaded if needed
+    /// from FASTBURN_DATA_URL or fastai's server.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        None => baseline::main_job(),
+        Some(Command::Baseline(args)) => baseline::run(&args),
+        Some(Command::Show(args)) => show::run(&args),
+        Some(Command::Data(cmd)) => data::run(&cmd),
+    }
+}

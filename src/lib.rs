@@ -1,0 +1,45 @@
+//! # fastburn
+//!
+//! fastai's way of doing deep learning, in Rust, on [Burn](https://burn.dev): fastbook chapter 4,
+//! "MNIST basics", from pixels to a trained model, layered as fastai is.
+//!
+//! - [`data`]: `untar_data(&URLs::MNIST_SAMPLE)`, folders of PNGs, `labels.csv`, IDX files.
+//! - [`show`]: tensors printed like PyTorch, images, heat-maps, terminal rendering.
+//! - [`baseline`]: the pixel-similarity model (mean 3 vs mean 7).
+//!
+//! ```
+//! use fastburn::prelude::*;
+//! let path = fastburn::data::embedded_sample()?;           // or untar_data(&URLs::MNIST_SAMPLE)?
+//! let threes = image_files(&path.join("train").join("3"))?;
+//! let im3 = load_images(&threes[1..2])?.to_tensor_u8(&device());
+//! println!("{}", repr(&im3.slice([0..1, 4..10, 4..10])));
+//! # Ok::<(), fastburn::Error>(())
+//! ```
+
+pub mod baseline;
+pub mod cli;
+pub mod data;
+mod error;
+mod fsutil;
+pub mod show;
+
+pub use error::{Error, Result};
+
+use burn::prelude::Device;
+
+/// The device fastburn computes on: Burn's pure-Rust CPU backend (Flex) with autodiff, so the
+/// same tensors can be trained. Other backends are cargo features (`cuda`, `wgpu`).
+pub fn device() -> Device {
+    Device::flex().autodiff()
+}
+
+/// What most programs need, in one import.
+pub mod prelude {
+    pub use crate::baseline::{PixelSimilarity, mnist_distance};
+    pub use crate::data::{
+        ImageStack, LabeledImages, URLs, image_files, load_folder, load_images, untar_data,
+    };
+    pub use crate::device;
+    pub use crate::show::{Gray, repr, show_image};
+    pub use burn::prelude::*;
+}

@@ -1,0 +1,14 @@
+//! Looking at data: tensors printed as PyTorch prints them, images as PNG or in the terminal,
+//! and the chapter's pixel heat-map.
+
+mod gray;
+mod heatmap;
+mod image;
+mod repr;
+mod term;
+
+pub use gray::Gray;
+pub use heatmap::{CellText, heatmap_ansi, heatmap_html, save_heatmap_html, save_heatmap_png};
+pub use image::show_image;
+pub use repr::{repr, repr_data};
+pub use term::{render_ascii, render_halfblocks};
