@@ -1,0 +1,149 @@
+//! Helpers shared by the integration tests: tiny archives and a loopback HTTP server.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+/// A `.tgz` holding `top/<name>` files with the given contents, as fastai's archives are laid out.
+pub fn tgz(top: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
+    for (name, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, format!("{top}/{name}"), *data)
+            .unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+/// A `.tgz` with one entry whose raw name is `name` (which the tar crate would refuse to write,
+/// e.g. `../evil.txt` or `/tmp/evil.txt`), or a symlink `name -> target` when `target` is given.
+pub fn tgz_raw(name: &str, target: Option<&str>) -> Vec<u8> {
+    let mut header = tar::Header::new_gnu();
+    {
+        let gnu = header.as_gnu_mut().unwrap();
+        gnu.name[..name.len()].copy_from_slice(name.as_bytes());
+        if let Some(t) = target {
+            gnu.linkname[..t.len()].copy_from_slice(t.as_bytes());
+        }
+    }
+    let body: &[u8] = b"pwned\n";
+    if target.is_some() {
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+    } else {
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(body.len() as u64);
+    }
+    header.set_mode(0o644);
+    header.set_cksum();
+    let mut tar_bytes = header.as_bytes().to_vec();
+    if target.is_none() {
+        let mut block = body.to_vec();
+        block.resize(512, 0);
+        tar_bytes.extend(block);
+    }
+    tar_bytes.extend(vec![0u8; 1024]);
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(&tar_bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+/// What the test server answers for a path: status, body, and a Content-Length to claim (which
+/// may exceed the body, to simulate a dropped connection).
+#[derive(Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub claimed_len: Option<usize>,
+}
+
+impl Reply {
+    pub fn ok(body: Vec<u8>) -> Self {
+        Reply {
+            status: 200,
+            body,
+            claimed_len: None,
+        }
+    }
+}
+
+/// A loopback HTTP/1.1 server answering from a routing table; serves until the test ends.
+pub struct Server {
+    pub base: String,
+    routes: Arc<Mutex<Vec<(String, Reply)>>>,
+}
+
+impl Server {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let routes: Arc<Mutex<Vec<(String, Reply)>>> = Arc::default();
+        let table = routes.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = [0u8; 4096];
+                let mut req = Vec::new();
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let req = String::from_utf8_lossy(&req);
+                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let reply = table
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map(|(_, r)| r.clone())
+                    .unwrap_or(Reply {
+                        status: 404,
+                        body: b"not found".to_vec(),
+                        claimed_len: None,
+                    });
+                let len = reply.claimed_len.unwrap_or(reply.body.len());
+                let head = format!(
+                    "HTTP/1.1 {} X\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n",
+                    reply.status
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&reply.body);
+            }
+        });
+        Server { base, routes }
+    }
+
+    pub fn route(&self, path: &str, reply: Reply) {
+        self.routes.lock().unwrap().push((path.to_string(), reply));
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// Names of everything in `dir` (to show nothing half-written was left behind).
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Serialises tests that change process-wide environment variables.
+pub static ENV_LOCK: Mutex<()> = Mutex::new(());

@@ -1,0 +1,175 @@
+//! The chapter's exact numbers on the full data in `../shared/data`.
+//!
+//! These need the real MNIST archives, so they are `#[ignore]`d for a plain `cargo test` and run by
+//! `.ci/run` as `cargo test --test shared_data -- --ignored` with `FASTBURN_SHARED_DATA` set to the
+//! folder holding `mnist_sample.tgz`, `mnist_png.tgz` and `mnist/*.gz`. Without it they fail.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use fastburn::baseline::{PixelSimilarity, l1_distance, rmse_distance, run_baseline};
+use fastburn::data::{
+    image_files, load_folder, load_images, mnist_idx, read_gray, read_labels_csv, untar_local,
+};
+use fastburn::show::repr;
+
+fn shared() -> PathBuf {
+    let dir = std::env::var_os("FASTBURN_SHARED_DATA")
+        .expect("set FASTBURN_SHARED_DATA to the folder holding mnist_sample.tgz (.ci/run does)");
+    PathBuf::from(dir)
+}
+
+/// MNIST_SAMPLE extracted once per test run (into `$FASTBURN_HOME`, which .ci/run makes fresh).
+fn mnist_sample() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| untar_local(&shared().join("mnist_sample.tgz")).unwrap())
+}
+
+#[test]
+#[ignore = "needs FASTBURN_SHARED_DATA"]
+fn counts_match_the_chapter() {
+    let root = mnist_sample();
+    let count = |s: &str, d: &str| image_files(&root.join(s).join(d)).unwrap().len();
+    assert_eq!([count("train", "3"), count("train", "7")], [6131, 6265]);
+    assert_eq!([count("valid", "3"), count("valid", "7")], [1010, 1028]);
+    assert_eq!(
+        read_labels_csv(&root.join("labels.csv")).unwrap().len(),
+        14434
+    );
+}
+
+#[test]
+#[ignore = "needs FASTBURN_SHARED_DATA"]
+fn im3_slice_is_the_chapters() {
+    let threes = image_files(&mnist_sample().join("train").join("3")).unwrap();
+    assert!(threes[1].ends_with("train/3/10000.png"), "{:?}", threes[1]);
+    let im3 = load_images(&threes[1..2])
+        .unwrap()
+        .to_tensor_u8(&fastburn::device());
+    let crop = im3.reshape([28, 28]).slice([4..10, 4..10]);
+    // fastbook chapter 4, `tensor(im3)[4:10,4:10]`.
+    assert_eq!(
+        repr(&crop),
+        "tensor([[  0,   0,   0,   0,   0,   0],\n        \
+                 [  0,   0,   0,   0,   0,  29],\n        \
+                 [  0,   0,   0,  48, 166, 224],\n        \
+                 [  0,  93, 244, 249, 253, 187],\n        \
+                 [  0, 107, 253, 253, 230,  48],\n        \
+                 [  0,   3,  20,  20,  15,   0]], dtype=u8)"
+    );
+}
+
+#[test]
+#[ignore = "needs FASTBURN_SHARED_DATA"]
+fn pixel_similarity_reproduces_the_chapter() {
+    let dev = fastburn::device();
+    let root = mnist_sample();
+    let report = run_baseline(root, &dev).unwrap();
+    assert_eq!(report.counts, [6131, 6265, 1010, 1028]);
+    let shown = |x: f32| format!("{x:.4}");
+    assert_eq!(shown(report.accuracy_3s), "0.9168");
+    assert_eq!(shown(report.accuracy_7s), "0.9854");
+    assert_eq!(shown(report.accuracy), "0.9511");
+
+    // Distances of `a_3 = stacked_threes[1]` to the two means, as the chapter prints them.
+    let threes = load_folder(&root.join("train").join("3"))
+        .unwrap()
+        .to_tensor(&dev);
+    let sevens = load_folder(&root.join("train").join("7"))
+        .unwrap()
+        .to_tensor(&dev);
+    let model = PixelSimilarity::fit(threes.clone(), sevens);
+    let a_3 = threes.slice([1..2]).reshape([28, 28]);
+    let d = [
+        l1_distance(a_3.clone(), model.mean3.clone()),
+        rmse_distance(a_3.clone(), model.mean3.clone()),
+        l1_distance(a_3.clone(), model.mean7.clone()),
+        rmse_distance(a_3, model.mean7.clone()),
+    ];
+    assert_eq!(d.map(shown), ["0.1114", "0.2021", "0.1586", "0.3021"]);
+}
+
+#[test]
+#[ignore = "needs FASTBURN_SHARED_DATA"]
+fn idx_files_hold_the_same_pixels_as_the_pngs() {
+    let root = mnist_sample();
+    let (train, labels) = mnist_idx(&shared().join("mnist"), true).unwrap();
+    assert_eq!((train.len(), train.height, train.width), (60000, 28, 28));
+    let (test, test_labels) = mnist_idx(&shared().join("mnist"), false).unwrap();
+    assert_eq!((test.len(), test_labels.len()), (10000, 10000));
+    // MNIST_SAMPLE names each PNG by its index in the original set.
+    for (split, stack, lbls) in [("train", &train, &labels), ("valid", &test, &test_labels)] {
+        for digit in ["3", "7"] {
+            for path in image_files(&root.join(split).join(digit))
+                .unwrap()
+                .iter()
+                .step_by(97)
+            {
+                let idx: usize = path.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+                assert_eq!(lbls[idx].to_string(), digit, "{path:?}");
+                assert_eq!(read_gray(path).unwrap().0, stack.image(idx), "{path:?}");
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs FASTBURN_SHARED_DATA"]
+fn cli_baseline_prints_the_chapters_accuracies() {
+    let out = Command::new(env!("CARGO_BIN_EXE_fastburn"))
+        .args(["baseline", "--data"])
+        .arg(mnist_sample())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for line in [
+        "accuracy 3s      0.9168",
+        "accuracy 7s      0.9854",
+        "accuracy overall 0.9511",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "missing {line:?} in\n{stdout}"
+        );
+    }
+}
+
+/// The full MNIST through the mirror path of `untar_data`: the local `file://` mirror, checked
+/// against its SHA256SUMS, extracted into the cache, 60,000 + 10,000 images.
+#[test]
+#[ignore = "needs FASTBURN_SHARED_DATA"]
+fn full_mnist_through_a_file_mirror() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fastburn"))
+        .args(["data", "fetch", "mnist"])
+        .env("FASTBURN_HOME", home.path())
+        .env(
+            "FASTBURN_DATA_URL",
+            format!("file://{}", shared().canonicalize().unwrap().display()),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    assert_eq!(path, home.path().join("data").join("mnist_png"));
+    let count = |split: &str| -> usize {
+        (0..10)
+            .map(|d| {
+                image_files(&path.join(split).join(d.to_string()))
+                    .unwrap()
+                    .len()
+            })
+            .sum()
+    };
+    assert_eq!((count("training"), count("testing")), (60000, 10000));
+}
