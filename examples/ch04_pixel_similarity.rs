@@ -50,7 +50,7 @@ fn main() -> fastburn::Result<()> {
         fastburn::show::render_ascii(&Gray::from_tensor(&mean3))
     );
 
-    let a_3 = stacked_threes.clone().slice([1..2]).reshape([28, 28]);
+    let a_3 = stacked_threes.clone().slice_dim(0, 1..2).reshape([28, 28]);
     let d3 = (
         l1_distance(a_3.clone(), mean3.clone()),
         rmse_distance(a_3.clone(), mean3.clone()),
@@ -72,7 +72,7 @@ fn main() -> fastburn::Result<()> {
     println!(">>> tns = tensor([[1,2,3],[4,5,6]])\n{}\n", repr(&tns));
     println!(
         ">>> tns[1]\n{}\n",
-        repr(&tns.clone().slice([1..2]).reshape([3]))
+        repr(&tns.clone().slice_dim(0, 1..2).reshape([3]))
     );
     println!(
         ">>> tns[:,1]\n{}\n",

@@ -66,7 +66,7 @@ fn images_become_u8_and_float_tensors() {
     let f = threes.to_tensor(&dev);
     let max = f.clone().max().into_scalar::<f32>();
     assert!(max <= 1.0 && max > 0.9, "{max}");
-    let diff = (f.slice([1..2]) * 255.0 - t.slice([1..2]).float())
+    let diff = (f.slice_dim(0, 1..2) * 255.0 - t.slice_dim(0, 1..2).float())
         .abs()
         .max()
         .into_scalar::<f32>();
@@ -107,10 +107,10 @@ fn pixel_similarity_on_the_embedded_sample() {
         .unwrap()
         .to_tensor(&dev);
     let model = PixelSimilarity::fit(threes.clone(), sevens);
-    let batch = mnist_distance(threes.clone().slice([0..5]), model.mean3.clone());
+    let batch = mnist_distance(threes.clone().slice_dim(0, 0..5), model.mean3.clone());
     let batch: Vec<f32> = batch.into_data().try_to_vec().unwrap();
     for (i, d) in batch.iter().enumerate() {
-        let one = threes.clone().slice([i..i + 1]).reshape([28, 28]);
+        let one = threes.clone().slice_dim(0, i..i + 1).reshape([28, 28]);
         let single = l1_distance(one.clone(), model.mean3.clone());
         assert!((d - single).abs() < 1e-6, "{i}: {d} vs {single}");
         assert!(rmse_distance(one, model.mean3.clone()) >= single);

@@ -80,7 +80,7 @@ fn pixel_similarity_reproduces_the_chapter() {
         .unwrap()
         .to_tensor(&dev);
     let model = PixelSimilarity::fit(threes.clone(), sevens);
-    let a_3 = threes.slice([1..2]).reshape([28, 28]);
+    let a_3 = threes.slice_dim(0, 1..2).reshape([28, 28]);
     let d = [
         l1_distance(a_3.clone(), model.mean3.clone()),
         rmse_distance(a_3.clone(), model.mean3.clone()),

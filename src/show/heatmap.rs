@@ -167,19 +167,6 @@ pub fn save_heatmap_png(img: &Gray, text: CellText, path: &Path) -> Result<()> {
     save_png(&image::DynamicImage::ImageRgb8(out), path)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shades_follow_the_greys_map() {
-        assert_eq!(shade(0.0, (0.0, 1.0)), (255, false));
-        assert_eq!(shade(1.0, (0.0, 1.0)), (0, true));
-        assert_eq!(CellText::Pixel.text(29.0 / 255.0), "29");
-        assert_eq!(CellText::Decimals(2).text(0.1234), "0.12");
-    }
-}
-
 /// The heat-map for a terminal: right-aligned numbers, on shaded cells when `color`.
 pub fn heatmap_ansi(img: &Gray, text: CellText, color: bool) -> String {
     let range = img.range();
@@ -202,4 +189,17 @@ pub fn heatmap_ansi(img: &Gray, text: CellText, color: bool) -> String {
         out.push_str(if color { "\x1b[0m\n" } else { "\n" });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shades_follow_the_greys_map() {
+        assert_eq!(shade(0.0, (0.0, 1.0)), (255, false));
+        assert_eq!(shade(1.0, (0.0, 1.0)), (0, true));
+        assert_eq!(CellText::Pixel.text(29.0 / 255.0), "29");
+        assert_eq!(CellText::Decimals(2).text(0.1234), "0.12");
+    }
 }
