@@ -5,10 +5,8 @@
 
 use std::path::PathBuf;
 
-use fastburn::baseline::{
-    PixelSimilarity, SampleImages, l1_distance, mnist_distance, rmse_distance,
-};
-use fastburn::data::{URLs, resolve_data};
+use fastburn::baseline::{PixelSimilarity, l1_distance, mnist_distance, rmse_distance};
+use fastburn::data::{SampleImages, URLs, resolve_data};
 use fastburn::prelude::*;
 
 fn main() -> fastburn::Result<()> {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 
-use crate::data::{ImageStack, load_folder};
+use crate::data::SampleImages;
 use crate::error::Result;
 
 /// Mean absolute difference: the L1 norm the chapter uses (`(a-b).abs().mean()`).
@@ -80,27 +80,6 @@ pub struct BaselineReport {
     pub accuracy_7s: f32,
     /// The chapter's `(accuracy_3s + accuracy_7s) / 2`.
     pub accuracy: f32,
-}
-
-/// The four image folders of an MNIST_SAMPLE-layout data set, decoded.
-pub struct SampleImages {
-    pub train3: ImageStack,
-    pub train7: ImageStack,
-    pub valid3: ImageStack,
-    pub valid7: ImageStack,
-}
-
-impl SampleImages {
-    /// Load `train/3`, `train/7`, `valid/3`, `valid/7` under `root`.
-    pub fn load(root: &Path) -> Result<Self> {
-        let load = |split: &str, digit: &str| load_folder(&root.join(split).join(digit));
-        Ok(Self {
-            train3: load("train", "3")?,
-            train7: load("train", "7")?,
-            valid3: load("valid", "3")?,
-            valid7: load("valid", "7")?,
-        })
-    }
 }
 
 /// Fit the baseline on `root/train` and measure it on `root/valid`.

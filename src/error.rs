@@ -77,6 +77,23 @@ pub enum Error {
     #[error("{}: not a valid IDX file ({reason}); re-download the MNIST .gz files", path.display())]
     Idx { path: PathBuf, reason: String },
 
+    /// A model file that is missing parts, is not a model, or is for another architecture.
+    #[error("{}: cannot load model: {reason}", path.display())]
+    ModelFile { path: PathBuf, reason: String },
+
+    /// Training produced a loss that is not a finite number.
+    #[error(
+        "loss is {loss} at epoch {epoch}, batch {batch}: training diverged; try a lower learning \
+         rate (e.g. --lr {suggested})"
+    )]
+    Diverged {
+        epoch: usize,
+        batch: usize,
+        loss: f32,
+        /// A learning rate ten times smaller, written short (`0.01`, `1e39`).
+        suggested: String,
+    },
+
     /// A name, option or value the caller passed is not one we know.
     #[error("{0}")]
     Invalid(String),

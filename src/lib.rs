@@ -6,6 +6,10 @@
 //! - [`data`]: `untar_data(&URLs::MNIST_SAMPLE)`, folders of PNGs, `labels.csv`, IDX files.
 //! - [`show`]: tensors printed like PyTorch, images, heat-maps, terminal rendering.
 //! - [`baseline`]: the pixel-similarity model (mean 3 vs mean 7).
+//! - [`scratch`]: the chapter's from-scratch SGD: `init_params`, `linear1`, `train_epoch`, ...
+//! - [`learner`]: fastai's `Learner`, callbacks, `Recorder`, the epoch table, optimizers.
+//! - [`models`], [`loss`], [`metrics`]: `linear`, `simple_net`; `mnist_loss`, cross-entropy;
+//!   `batch_accuracy`, `accuracy`.
 //!
 //! ```
 //! use fastburn::prelude::*;
@@ -21,6 +25,11 @@ pub mod cli;
 pub mod data;
 mod error;
 mod fsutil;
+pub mod learner;
+pub mod loss;
+pub mod metrics;
+pub mod models;
+pub mod scratch;
 pub mod show;
 
 pub use error::{Error, Result};
@@ -40,6 +49,10 @@ pub mod prelude {
         ImageStack, LabeledImages, URLs, image_files, load_folder, load_images, untar_data,
     };
     pub use crate::device;
+    pub use crate::learner::{Learner, OptFunc};
+    pub use crate::loss::{cross_entropy, mnist_loss, sigmoid};
+    pub use crate::metrics::{ACCURACY, BATCH_ACCURACY, ERROR_RATE, accuracy, batch_accuracy};
+    pub use crate::models::{Model, linear, simple_net};
     pub use crate::show::{Gray, repr, show_image};
     pub use burn::prelude::*;
 }

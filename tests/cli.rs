@@ -160,6 +160,8 @@ fn every_command_has_help() {
         vec!["data", "fetch", "--help"],
         vec!["data", "path", "--help"],
         vec!["data", "list", "--help"],
+        vec!["train", "--help"],
+        vec!["predict", "--help"],
     ] {
         let out = fastburn(home.path(), &args);
         assert!(out.status.success(), "{args:?}");
@@ -170,5 +172,152 @@ fn every_command_has_help() {
     assert!(
         list.contains("mnist_sample") && list.contains("not cached"),
         "{list}"
+    );
+}
+
+/// The epoch table without its time column.
+fn table_without_times(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|w| w.parse::<usize>().is_ok())
+        })
+        .map(|l| l.rsplit_once(' ').map_or(l, |(row, _time)| row).to_string())
+        .collect()
+}
+
+#[test]
+fn train_save_predict_and_same_seed_same_numbers() {
+    let home = tempfile::tempdir().unwrap();
+    let model = home.path().join("lin.fbm");
+    let args = [
+        "train",
+        "--model",
+        "linear",
+        "--epochs",
+        "4",
+        "--seed",
+        "7",
+        "--save",
+        model.to_str().unwrap(),
+    ];
+    let first = fastburn(home.path(), &args);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let stdout = text(&first.stdout);
+    let rows = table_without_times(&stdout);
+    assert_eq!(rows.len(), 4, "{stdout}");
+    let second = table_without_times(&text(&fastburn(home.path(), &args).stdout));
+    assert_eq!(rows, second, "same seed, same numbers");
+    let other = table_without_times(&text(
+        &fastburn(
+            home.path(),
+            &["train", "--model", "linear", "--epochs", "4", "--seed", "8"],
+        )
+        .stdout,
+    ));
+    assert_ne!(rows, other, "another seed, other numbers");
+    let acc: f32 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("final accuracy "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(acc > 0.9, "{acc}");
+
+    // Predict every validation image of the embedded sample: nearly all right.
+    let sample = home
+        .path()
+        .join("data")
+        .join("mnist_tiny_embedded")
+        .join("valid");
+    let mut right = 0;
+    let mut total = 0;
+    for digit in ["3", "7"] {
+        for entry in std::fs::read_dir(sample.join(digit)).unwrap().take(10) {
+            let img = entry.unwrap().path();
+            let out = fastburn(
+                home.path(),
+                &[
+                    "predict",
+                    "--model",
+                    model.to_str().unwrap(),
+                    img.to_str().unwrap(),
+                ],
+            );
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            let line = text(&out.stdout);
+            let (class, prob) = line
+                .trim()
+                .rsplit_once(": ")
+                .unwrap()
+                .1
+                .split_once(" (probability ")
+                .unwrap();
+            let prob: f32 = prob.trim_end_matches(')').parse().unwrap();
+            assert!((0.5..=1.0).contains(&prob), "{line}");
+            right += usize::from(class == digit);
+            total += 1;
+        }
+    }
+    assert!(right >= 17, "{right}/{total} right");
+
+    // A truncated model file and a 32x32 image: one-line errors naming the file.
+    let bytes = std::fs::read(&model).unwrap();
+    let cut = home.path().join("cut.fbm");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    let some_png = sample
+        .join("3")
+        .read_dir()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let out = fastburn(
+        home.path(),
+        &[
+            "predict",
+            "--model",
+            cut.to_str().unwrap(),
+            some_png.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("cut.fbm"),
+        "{}",
+        text(&out.stderr)
+    );
+    let big = home.path().join("big.png");
+    image::GrayImage::new(32, 32).save(&big).unwrap();
+    let out = fastburn(
+        home.path(),
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            big.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        text(&out.stderr).contains("32x32") && text(&out.stderr).contains("big.png"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A learning rate that overflows: stops with the epoch and batch named.
+    let out = fastburn(
+        home.path(),
+        &[
+            "train", "--model", "linear", "--lr", "1e40", "--epochs", "2",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("epoch 0, batch 1"),
+        "{}",
+        text(&out.stderr)
     );
 }

@@ -9,9 +9,15 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use fastburn::baseline::{PixelSimilarity, l1_distance, rmse_distance, run_baseline};
+use fastburn::data::{DataLoader, DataLoaders, SampleImages};
 use fastburn::data::{
     image_files, load_folder, load_images, mnist_idx, read_gray, read_labels_csv, untar_local,
 };
+use fastburn::learner::{BasicOptim, Learner, OptFunc};
+use fastburn::loss::mnist_loss;
+use fastburn::metrics::BATCH_ACCURACY;
+use fastburn::models::linear;
+use fastburn::scratch::{flatten, init_params, linear1, train_epoch, validate_epoch};
 use fastburn::show::repr;
 
 fn shared() -> PathBuf {
@@ -172,4 +178,83 @@ fn full_mnist_through_a_file_mirror() {
             .sum()
     };
     assert_eq!((count("training"), count("testing")), (60000, 10000));
+}
+
+#[test]
+#[ignore = "needs FASTBURN_SHARED_DATA"]
+fn linear_from_scratch_reaches_the_chapters_accuracy() {
+    let dev = fastburn::device();
+    let (train, valid) = SampleImages::load(mnist_sample())
+        .unwrap()
+        .datasets(&dev)
+        .unwrap();
+    let dl = DataLoader::new(flatten(train), 256).shuffle(42);
+    let valid_dl = DataLoader::new(flatten(valid), 256);
+    let params = vec![
+        init_params([784, 1], 1.0, &dev),
+        init_params([1, 1], 1.0, &dev),
+    ];
+    let mut opt = BasicOptim::new(params, 1.0);
+    let before = validate_epoch(&valid_dl, linear1, &opt.params);
+    for _ in 0..20 {
+        train_epoch(&dl, linear1, &mut opt);
+    }
+    let after = validate_epoch(&valid_dl, linear1, &opt.params);
+    // The chapter: 0.9677 after 20 epochs.
+    assert!(after >= 0.96 && after > before, "{before} -> {after}");
+}
+
+#[test]
+#[ignore = "needs FASTBURN_SHARED_DATA"]
+fn learner_with_a_linear_model_reaches_097() {
+    let dev = fastburn::device();
+    let dls = DataLoaders::threes_and_sevens(mnist_sample(), 256, 42, &dev).unwrap();
+    let mut learn = Learner::new(
+        dls,
+        linear(784, 1, &dev),
+        OptFunc::SGD,
+        mnist_loss,
+        vec![BATCH_ACCURACY],
+    );
+    learn.quiet(true);
+    learn.fit(10, 1.0).unwrap();
+    let acc = learn.recorder.metric("batch_accuracy").unwrap();
+    assert_eq!(acc.len(), 10);
+    assert!(acc[9] >= 0.965, "{acc:?}");
+}
+
+#[test]
+#[ignore = "needs FASTBURN_SHARED_DATA"]
+fn cli_trains_simple_net_to_098() {
+    let out = Command::new(env!("CARGO_BIN_EXE_fastburn"))
+        .args([
+            "train",
+            "--model",
+            "simple-net",
+            "--epochs",
+            "40",
+            "--lr",
+            "0.1",
+            "--data",
+        ])
+        .arg(mnist_sample())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("\nepoch  train_loss  valid_loss  batch_accuracy  time\n"),
+        "{stdout}"
+    );
+    let last = stdout
+        .lines()
+        .find(|l| l.starts_with("39 "))
+        .expect("40 epoch rows");
+    let acc: f32 = last.split_whitespace().nth(3).unwrap().parse().unwrap();
+    // The chapter: 0.9823 after 40 epochs.
+    assert!(acc >= 0.98, "{last}");
 }

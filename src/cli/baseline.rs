@@ -1,5 +1,5 @@
 use crate::baseline::{BaselineReport, run_baseline};
-use crate::data::{URLs, resolve_data};
+use crate::data::{Resolved, URLs, resolve_data};
 use crate::error::Result;
 
 use super::DataArg;
@@ -12,23 +12,44 @@ pub struct BaselineArgs {
 
 pub fn run(args: &BaselineArgs) -> Result<()> {
     let resolved = resolve_data(args.data.data.as_deref(), &URLs::MNIST_SAMPLE, true)?;
-    if let Some(reason) = &resolved.fallback_reason {
-        eprintln!(
-            "note: MNIST_SAMPLE is not cached and could not be downloaded ({reason}); \
-             running on the embedded 1,400-image sample"
-        );
-    }
+    note_fallback(&resolved);
+    baseline_on(&resolved)
+}
+
+fn baseline_on(resolved: &Resolved) -> Result<()> {
     println!("data: {}", resolved.description);
     let report = run_baseline(&resolved.path, &crate::device())?;
     print_report(&report);
     Ok(())
 }
 
-/// The main job (no command): for now, the baseline. Later chapters' steps add training.
+/// Say, in one line, that the embedded sample stands in for MNIST_SAMPLE.
+pub fn note_fallback(resolved: &Resolved) {
+    if let Some(reason) = &resolved.fallback_reason {
+        eprintln!(
+            "note: MNIST_SAMPLE is not cached and could not be downloaded ({reason}); \
+             running on the embedded 1,400-image sample"
+        );
+    }
+}
+
+/// The main job (no command): the chapter in two steps, the baseline then `simple_net`.
 pub fn main_job() -> Result<()> {
-    run(&BaselineArgs {
+    let resolved = resolve_data(None, &URLs::MNIST_SAMPLE, true)?;
+    note_fallback(&resolved);
+    baseline_on(&resolved)?;
+    println!();
+    let args = super::train::TrainArgs {
+        model: crate::models::Arch::SimpleNet,
+        epochs: None,
+        lr: None,
+        bs: 256,
+        seed: 42,
         data: DataArg { data: None },
-    })
+        save: None,
+        quiet: false,
+    };
+    super::train::train_on(&resolved, &args)
 }
 
 fn print_report(r: &BaselineReport) {

@@ -2,7 +2,9 @@
 
 mod baseline;
 mod data;
+mod predict;
 mod show;
+mod train;
 
 use std::path::PathBuf;
 
@@ -12,8 +14,9 @@ use crate::error::Result;
 
 /// fastai's chapter 4 ("MNIST basics") in Rust, on Burn.
 ///
-/// With no command, runs the main job: the pixel-similarity baseline on MNIST_SAMPLE (downloaded
-/// or cached), or on the embedded 1,400-image sample when MNIST_SAMPLE cannot be had.
+/// With no command, runs the main job: the pixel-similarity baseline, then `simple_net` trained
+/// for 40 epochs, on MNIST_SAMPLE (downloaded or cached), or on the embedded 1,400-image sample
+/// when MNIST_SAMPLE cannot be had.
 #[derive(Debug, Parser)]
 #[command(name = "fastburn", version, about, long_about)]
 pub struct Cli {
@@ -25,6 +28,10 @@ pub struct Cli {
 pub enum Command {
     /// Pixel similarity: call an image a 3 if it is closer to the mean 3 than to the mean 7.
     Baseline(baseline::BaselineArgs),
+    /// Train a model on MNIST_SAMPLE (3 vs 7) and print fastai's epoch table.
+    Train(train::TrainArgs),
+    /// Classify one 28x28 PNG with a saved model.
+    Predict(predict::PredictArgs),
     /// Show an image, the mean of a folder of images, or a pixel heat-map.
     Show(show::ShowArgs),
     /// Download, locate and list the data sets.
@@ -47,6 +54,8 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         None => baseline::main_job(),
         Some(Command::Baseline(args)) => baseline::run(&args),
+        Some(Command::Train(args)) => train::run(&args),
+        Some(Command::Predict(args)) => predict::run(&args),
         Some(Command::Show(args)) => show::run(&args),
         Some(Command::Data(cmd)) => data::run(&cmd),
     }

@@ -4,11 +4,13 @@
 mod gray;
 mod heatmap;
 mod image;
+mod plot;
 mod repr;
 mod term;
 
 pub use gray::Gray;
 pub use heatmap::{CellText, heatmap_ansi, heatmap_html, save_heatmap_html, save_heatmap_png};
 pub use image::show_image;
+pub use plot::{Mark, Panel, Series, plot_function, save_plot};
 pub use repr::{repr, repr_data};
 pub use term::{render_ascii, render_halfblocks};

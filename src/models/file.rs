@@ -1,0 +1,117 @@
+//! A model file: a short text header (format version, architecture, classes) followed by the
+//! parameters in Burn's record format (burnpack). The header lets `fastburn predict` rebuild the
+//! right architecture from the file alone.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+
+use super::{AnyModel, Arch, Model};
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil::write_bytes_atomic;
+
+const MAGIC: &str = "fastburn-model 1\n";
+
+/// What a model file says about its model besides the weights.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    pub arch: Arch,
+    /// Class names, indexed by the model's label (for one output: `[negative, positive]`).
+    pub vocab: Vec<String>,
+}
+
+/// Save `model` to `path` atomically (a crash never leaves a half-written model).
+pub fn save_model<M: Model>(model: &M, info: &ModelInfo, path: &Path) -> Result<()> {
+    let weights =
+        model.clone().into_record().into_bytes().map_err(|e| {
+            Error::Invalid(format!("{}: cannot serialise model: {e}", path.display()))
+        })?;
+    let mut bytes = format!(
+        "{MAGIC}arch={}\nvocab={}\n\n",
+        info.arch.name(),
+        info.vocab.join(",")
+    )
+    .into_bytes();
+    bytes.extend_from_slice(&weights);
+    write_bytes_atomic(path, &bytes)
+}
+
+fn bad(path: &Path, reason: impl Into<String>) -> Error {
+    Error::ModelFile {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
+/// Split a model file into its header and its weight bytes.
+fn read_file(path: &Path) -> Result<(ModelInfo, Vec<u8>)> {
+    let bytes = std::fs::read(path).at(path)?;
+    let rest = bytes.strip_prefix(MAGIC.as_bytes()).ok_or_else(|| {
+        bad(
+            path,
+            "not a fastburn model file (save one with `fastburn train --save`)",
+        )
+    })?;
+    let end = rest
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .ok_or_else(|| bad(path, "header is truncated"))?;
+    let header = std::str::from_utf8(&rest[..end]).map_err(|_| bad(path, "header is not text"))?;
+    let (mut arch, mut vocab) = (None, Vec::new());
+    for line in header.lines() {
+        match line.split_once('=') {
+            Some(("arch", a)) => {
+                arch = Some(
+                    Arch::from_name(a)
+                        .ok_or_else(|| bad(path, format!("unknown architecture {a:?}")))?,
+                )
+            }
+            Some(("vocab", v)) => vocab = v.split(',').map(str::to_string).collect(),
+            _ => {}
+        }
+    }
+    let arch = arch.ok_or_else(|| bad(path, "header names no architecture"))?;
+    Ok((ModelInfo { arch, vocab }, rest[end + 2..].to_vec()))
+}
+
+/// Load weights saved by [`save_model`] into `model`, which must have the saved architecture.
+pub fn load_into<M: Model>(model: M, path: &Path) -> Result<(M, ModelInfo)> {
+    let (info, weights) = read_file(path)?;
+    Ok((apply(model, weights, &info, path)?, info))
+}
+
+fn apply<M: Model>(model: M, weights: Vec<u8>, info: &ModelInfo, path: &Path) -> Result<M> {
+    let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights))
+        .map_err(|e| bad(path, format!("weights are truncated or corrupt: {e}")))?;
+    model.try_load_record(record).map_err(|e| {
+        bad(
+            path,
+            format!(
+                "weights do not fit the {} architecture its header names ({e})",
+                info.arch.name()
+            ),
+        )
+    })
+}
+
+/// Load a model file, rebuilding the architecture its header names.
+///
+/// ```no_run
+/// let (model, info) = fastburn::models::load_model(std::path::Path::new("model.fbm"), &fastburn::device())?;
+/// println!("{} with classes {:?}", info.arch.name(), info.vocab);
+/// # Ok::<(), fastburn::Error>(())
+/// ```
+pub fn load_model(path: &Path, device: &Device) -> Result<(AnyModel, ModelInfo)> {
+    let (info, weights) = read_file(path)?;
+    let n_out = if info.vocab.len() <= 2 {
+        1
+    } else {
+        info.vocab.len()
+    };
+    let loaded = match info.arch.build(n_out, device) {
+        AnyModel::Linear(m) => AnyModel::Linear(apply(m, weights, &info, path)?),
+        AnyModel::SimpleNet(m) => AnyModel::SimpleNet(apply(m, weights, &info, path)?),
+    };
+    Ok((loaded, info))
+}

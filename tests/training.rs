@@ -1,0 +1,387 @@
+//! Training from scratch to Learner: gradients against finite differences, a Learner that must
+//! solve a small synthetic problem, callbacks, save/load/predict and failure behaviour.
+
+use std::sync::{Arc, Mutex};
+
+use burn::prelude::*;
+use fastburn::Error;
+use fastburn::data::{DataLoader, DataLoaders, TensorDataset};
+use fastburn::learner::{Callback, Control, Event, FitState, Learner, OptFunc};
+use fastburn::loss::{LossFn, bce_with_logits, cross_entropy, mnist_loss};
+use fastburn::metrics::{ACCURACY, BATCH_ACCURACY};
+use fastburn::models::{Arch, ModelInfo, linear, load_into, load_model, save_model, simple_net};
+use fastburn::scratch::linear1;
+
+fn floats(t: Tensor<2>) -> Vec<f32> {
+    t.into_data().iter::<f32>().collect()
+}
+
+#[test]
+fn grad_of_x_squared() {
+    let dev = fastburn::device();
+    let xt = Tensor::<1>::from_floats([3.0f32], &dev).require_grad();
+    let g = xt.grad(&xt.clone().square().sum().backward()).unwrap();
+    assert_eq!(g.into_data().iter::<f32>().collect::<Vec<_>>(), vec![6.0]);
+    let xt = Tensor::<1>::from_floats([3.0f32, 4.0, 10.0], &dev).require_grad();
+    let g = xt.grad(&xt.clone().square().sum().backward()).unwrap();
+    assert_eq!(
+        g.into_data().iter::<f32>().collect::<Vec<_>>(),
+        vec![6.0, 8.0, 20.0]
+    );
+}
+
+/// Central differences of `loss(params)` with respect to every entry of `params[which]`.
+fn finite_differences(
+    loss: &dyn Fn(&[Tensor<2>]) -> f32,
+    params: &[Tensor<2>],
+    which: usize,
+) -> Vec<f32> {
+    let h = 1e-2f32;
+    let base = floats(params[which].clone());
+    let shape = params[which].dims();
+    let dev = params[which].device();
+    (0..base.len())
+        .map(|i| {
+            let shifted = |d: f32| {
+                let mut v = base.clone();
+                v[i] += d;
+                let mut p = params.to_vec();
+                p[which] = Tensor::from_data(TensorData::new(v, shape), &dev);
+                loss(&p)
+            };
+            (shifted(h) - shifted(-h)) / (2.0 * h)
+        })
+        .collect()
+}
+
+fn assert_close(autodiff: &[f32], numeric: &[f32], what: &str) {
+    assert_eq!(autodiff.len(), numeric.len());
+    for (i, (a, n)) in autodiff.iter().zip(numeric).enumerate() {
+        assert!(
+            (a - n).abs() < 2e-3 + 2e-2 * n.abs(),
+            "{what}[{i}]: autodiff {a} vs finite differences {n}"
+        );
+    }
+}
+
+#[test]
+fn linear1_with_mnist_loss_matches_finite_differences() {
+    let dev = fastburn::device();
+    let x = Tensor::<2>::from_data(
+        TensorData::new(
+            (0..40)
+                .map(|i| ((i * 37 % 11) as f32) / 10.0 - 0.5)
+                .collect::<Vec<_>>(),
+            [8, 5],
+        ),
+        &dev.clone().inner(),
+    );
+    let y = Tensor::<1, Int>::from_data([1, 0, 1, 1, 0, 0, 1, 0], &dev.clone().inner());
+    let w = Tensor::<2>::from_floats([[0.3f32], [-0.2], [0.5], [0.1], [-0.4]], &dev).require_grad();
+    let b = Tensor::<2>::from_floats([[0.05f32]], &dev).require_grad();
+    let params = vec![w, b];
+    let grads = mnist_loss(linear1(x.clone(), &params), y.clone()).backward();
+    let loss = |p: &[Tensor<2>]| {
+        let p: Vec<Tensor<2>> = p.iter().map(|t| t.clone().inner()).collect();
+        mnist_loss(linear1(x.clone(), &p), y.clone()).into_scalar::<f32>()
+    };
+    for (i, name) in [(0, "weights"), (1, "bias")] {
+        let auto = floats(params[i].grad(&grads).unwrap());
+        assert_close(&auto, &finite_differences(&loss, &params, i), name);
+    }
+}
+
+#[test]
+fn loss_gradients_match_finite_differences() {
+    let dev = fastburn::device();
+    let logits = [
+        [1.2f32, -0.3, 0.4],
+        [0.1, 0.9, -1.5],
+        [-0.7, 0.2, 0.3],
+        [2.0, 1.0, -2.0],
+    ];
+    let y3 = Tensor::<1, Int>::from_data([0, 1, 2, 1], &dev.clone().inner());
+    let y2 = Tensor::<1, Int>::from_data([1, 0, 1, 0], &dev.clone().inner());
+    let cases: [(LossFn, &Tensor<1, Int>, usize, &str); 3] = [
+        (cross_entropy, &y3, 3, "cross_entropy"),
+        (bce_with_logits, &y2, 1, "bce_with_logits"),
+        (mnist_loss, &y2, 1, "mnist_loss"),
+    ];
+    for (loss_fn, y, cols, name) in cases {
+        let v: Vec<f32> = logits.iter().flat_map(|r| r[..cols].to_vec()).collect();
+        let p = Tensor::<2>::from_data(TensorData::new(v, [4, cols]), &dev).require_grad();
+        let grads = loss_fn(p.clone(), y.clone()).backward();
+        let auto = floats(p.grad(&grads).unwrap());
+        let loss =
+            |ps: &[Tensor<2>]| loss_fn(ps[0].clone().inner(), y.clone()).into_scalar::<f32>();
+        assert_close(&auto, &finite_differences(&loss, &[p], 0), name);
+    }
+}
+
+/// 2x2 "images" labelled 1 when their pixels sum to more than 2: linearly separable.
+fn synthetic_dls(seed: u64) -> DataLoaders<TensorDataset<4>> {
+    let dev = fastburn::device();
+    let make = |n: usize, offset: usize| {
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for i in 0..n {
+            let px: Vec<f32> = (0..4)
+                .map(|j| (((i + offset) * 7 + j * 13) % 17) as f32 / 16.0)
+                .collect();
+            y.push(i64::from(px.iter().sum::<f32>() > 2.0));
+            x.extend(px);
+        }
+        TensorDataset::new(
+            Tensor::from_data(TensorData::new(x, [n, 1, 2, 2]), &dev),
+            Tensor::from_data(TensorData::new(y, [n]), &dev),
+        )
+    };
+    DataLoaders {
+        train: DataLoader::new(make(256, 0), 32).shuffle(seed),
+        valid: DataLoader::new(make(64, 1000), 32),
+        vocab: vec!["small".into(), "big".into()],
+    }
+}
+
+#[test]
+fn learner_drives_the_loss_down_on_a_synthetic_problem() {
+    let dev = fastburn::device();
+    let mut learn = Learner::new(
+        synthetic_dls(1),
+        linear(4, 1, &dev),
+        OptFunc::SGD,
+        bce_with_logits,
+        vec![BATCH_ACCURACY],
+    );
+    learn.quiet(true);
+    let (before, _) = learn.validate();
+    learn.fit(30, 4.0).unwrap();
+    let last = learn.recorder.values.last().unwrap();
+    assert!(
+        last.valid_loss < before * 0.5,
+        "valid loss {before} -> {}",
+        last.valid_loss
+    );
+    assert!(last.metrics[0] >= 0.9, "accuracy {}", last.metrics[0]);
+    assert_eq!(learn.recorder.values.len(), 30);
+    assert_eq!(learn.recorder.losses.len(), 30 * 8);
+    // Adam and SGD with momentum, through the same opt_func, solve it too.
+    for (opt, lr) in [
+        (OptFunc::ADAM, 0.01),
+        (
+            OptFunc::Sgd {
+                momentum: 0.9,
+                weight_decay: 1e-4,
+            },
+            0.1,
+        ),
+    ] {
+        let mut learn = Learner::new(
+            synthetic_dls(2),
+            simple_net(4, 8, 2, &dev),
+            opt,
+            cross_entropy,
+            vec![ACCURACY],
+        );
+        learn.quiet(true);
+        learn.fit(30, lr).unwrap();
+        let acc = learn.recorder.values.last().unwrap().metrics[0];
+        assert!(acc >= 0.85, "{opt:?}: accuracy {acc}");
+    }
+}
+
+#[test]
+fn basic_optim_steps_exactly_as_plain_sgd() {
+    let dev = fastburn::device();
+    let model = simple_net(4, 8, 1, &dev);
+    let run = |opt| {
+        let mut learn = Learner::new(
+            synthetic_dls(9),
+            model.clone(),
+            opt,
+            mnist_loss,
+            vec![BATCH_ACCURACY],
+        );
+        learn.quiet(true);
+        learn.fit(3, 0.5).unwrap();
+        learn
+            .recorder
+            .values
+            .iter()
+            .map(|v| (v.valid_loss, v.metrics[0]))
+            .collect::<Vec<_>>()
+    };
+    let (basic, sgd) = (run(OptFunc::Basic), run(OptFunc::SGD));
+    assert_eq!(basic, sgd);
+    assert!(basic[2].0 < basic[0].0, "{basic:?}");
+}
+
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<Event>>>);
+
+struct Recording {
+    log: Log,
+    cancel_after_epoch: Option<usize>,
+}
+
+impl Callback for Recording {
+    fn call(&mut self, event: Event, s: &FitState) -> Control {
+        self.log.0.lock().unwrap().push(event);
+        match (event, self.cancel_after_epoch) {
+            (Event::AfterEpoch, Some(e)) if s.epoch == e => Control::CancelFit,
+            _ => Control::Continue,
+        }
+    }
+}
+
+#[test]
+fn callbacks_fire_in_order_and_can_cancel() {
+    use Event::*;
+    let dev = fastburn::device();
+    let log = Log::default();
+    let mut learn = Learner::new(
+        synthetic_dls(3),
+        linear(4, 1, &dev),
+        OptFunc::SGD,
+        mnist_loss,
+        vec![],
+    );
+    learn.quiet(true);
+    learn.add_cb(Recording {
+        log: log.clone(),
+        cancel_after_epoch: None,
+    });
+    learn.fit(2, 0.1).unwrap();
+    let mut epoch = vec![BeforeEpoch, BeforeTrain];
+    for _ in 0..8 {
+        epoch.extend([BeforeBatch, AfterBatch]);
+    }
+    epoch.extend([AfterTrain, BeforeValidate, AfterValidate, AfterEpoch]);
+    let mut want = vec![BeforeFit];
+    want.extend(epoch.iter().chain(&epoch));
+    want.push(AfterFit);
+    assert_eq!(*log.0.lock().unwrap(), want);
+
+    let log = Log::default();
+    let mut learn = Learner::new(
+        synthetic_dls(3),
+        linear(4, 1, &dev),
+        OptFunc::SGD,
+        mnist_loss,
+        vec![],
+    );
+    learn.quiet(true);
+    learn.add_cb(Recording {
+        log: log.clone(),
+        cancel_after_epoch: Some(1),
+    });
+    learn.fit(5, 0.1).unwrap();
+    assert_eq!(
+        learn.recorder.values.len(),
+        2,
+        "cancelled after the second epoch"
+    );
+    assert_eq!(log.0.lock().unwrap().last(), Some(&AfterFit));
+}
+
+#[test]
+fn a_diverging_loss_stops_training_with_a_clear_error() {
+    let dev = fastburn::device();
+    let mut learn = Learner::new(
+        synthetic_dls(4),
+        linear(4, 1, &dev),
+        OptFunc::SGD,
+        mnist_loss,
+        vec![],
+    );
+    learn.quiet(true);
+    let err = learn.fit(3, 1e40).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Diverged {
+                epoch: 0,
+                batch: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("epoch 0, batch 1") && msg.contains("lower learning rate"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn save_load_predict_round_trip_and_bad_files() {
+    let dev = fastburn::device();
+    let dir = tempfile::tempdir().unwrap();
+    let mut learn = Learner::new(
+        synthetic_dls(5),
+        simple_net(4, 8, 1, &dev),
+        OptFunc::SGD,
+        mnist_loss,
+        vec![],
+    );
+    learn.quiet(true);
+    learn.fit(3, 0.5).unwrap();
+    let path = dir.path().join("net.fbm");
+    learn.save(Arch::SimpleNet, &path).unwrap();
+
+    let x = learn.dls.valid.dataset.x.clone().slice_dim(0, 0..8);
+    let want = floats(learn.predict(x.clone()));
+    // Into a fresh model of the same shape...
+    let (fresh, info) = load_into(simple_net(4, 8, 1, &dev), &path).unwrap();
+    assert_eq!(
+        info,
+        ModelInfo {
+            arch: Arch::SimpleNet,
+            vocab: vec!["small".into(), "big".into()]
+        }
+    );
+    assert_eq!(
+        floats(fastburn::models::Model::forward(&fresh, x.clone().inner())),
+        want
+    );
+    // ...and into the learner itself, after more training moved its weights.
+    learn.fit(2, 0.5).unwrap();
+    assert_ne!(floats(learn.predict(x.clone())), want);
+    learn.load(&path).unwrap();
+    assert_eq!(floats(learn.predict(x)), want);
+
+    // Missing, not a model, truncated, another architecture: errors that name the file.
+    let missing = dir.path().join("missing.fbm");
+    assert!(matches!(load_model(&missing, &dev), Err(Error::Io { .. })));
+    let text = dir.path().join("notes.fbm");
+    std::fs::write(&text, "hello").unwrap();
+    let err = load_model(&text, &dev).unwrap_err().to_string();
+    assert!(
+        err.contains("notes.fbm") && err.contains("not a fastburn model"),
+        "{err}"
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    let cut = dir.path().join("cut.fbm");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let err = load_into(simple_net(4, 8, 1, &dev), &cut).unwrap_err();
+    assert!(matches!(err, Error::ModelFile { .. }), "{err}");
+    assert!(err.to_string().contains("cut.fbm"), "{err}");
+    let err = load_into(linear(4, 1, &dev), &path).unwrap_err();
+    assert!(matches!(err, Error::ModelFile { .. }), "{err}");
+    assert!(err.to_string().contains("simple-net"), "{err}");
+    assert_eq!(
+        dir.path().read_dir().unwrap().count(),
+        3,
+        "no temporary files left behind"
+    );
+
+    // save_model writes through a temporary file: an unwritable target leaves nothing.
+    let info = ModelInfo {
+        arch: Arch::Linear,
+        vocab: vec![],
+    };
+    let bad = dir.path().join("no-such-dir").join("x").join("m.fbm");
+    std::fs::write(dir.path().join("no-such-dir"), "a file, not a folder").unwrap();
+    assert!(save_model(&linear(4, 1, &dev), &info, &bad).is_err());
+}
