@@ -2,8 +2,11 @@
 # Runs the same workload in fastburn and in PyTorch/fastai, one after the other in one run, and
 # prints the time ratio. Absolute seconds vary on shared machines; the ratio is what we report.
 #
-#   bench/run.sh [DATA]          DATA: an extracted MNIST_SAMPLE folder or its .tgz
-#                                (default: $FASTBURN_SHARED_DATA or ../shared/data, mnist_sample.tgz)
+#   bench/run.sh [load|train|all] [DATA]
+#       load   PNGs into one tensor (fastburn vs the chapter's torch.stack code)
+#       train  the chapter's Linear (10 epochs) and simple_net (40 epochs) Learners vs fastai's
+#       DATA   an extracted MNIST_SAMPLE folder or its .tgz
+#              (default: $FASTBURN_SHARED_DATA or ../shared/data, mnist_sample.tgz)
 #
 # The Python side needs torch and fastai; they are installed once into a venv outside the repo
 # ($FASTBURN_BENCH_VENV, default ~/.cache/fastburn-bench/venv). torch from PyPI brings ~6 GB of
@@ -13,7 +16,9 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 repeats=${REPEATS:-5}
 
-data=${1:-"${FASTBURN_SHARED_DATA:-$repo/../shared/data}/mnist_sample.tgz"}
+which=${1:-all}
+case "$which" in load|train|all) ;; *) echo "usage: bench/run.sh [load|train|all] [DATA]" >&2; exit 2 ;; esac
+data=${2:-"${FASTBURN_SHARED_DATA:-$repo/../shared/data}/mnist_sample.tgz"}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 if [ -f "$data" ]; then
@@ -29,8 +34,10 @@ if ! "$venv/bin/python" -c "import torch, fastai" 2>/dev/null; then
   python3 -m pip --python "$venv/bin/python" install -q torch fastai
 fi
 
-cargo build --release --quiet --example bench_load
-echo "workload: load $(find "$data" -name '*.png' | wc -l) PNGs into one f32 tensor /255 (median of $repeats, after a warm-up)"
+cargo build --release --quiet --example bench_load --example bench_train
+
+if [ "$which" != train ]; then
+echo "== workload: load $(find "$data" -name '*.png' | wc -l) PNGs into one f32 tensor /255 (median of $repeats, after a warm-up)"
 rust=$(target/release/examples/bench_load "$data" "$repeats")
 py=$("$venv/bin/python" bench/load_pngs.py "$data" "$repeats")
 python3 - "$rust" "$py" <<'PY'
@@ -42,3 +49,18 @@ print(f"{'fastburn':10} {r['images']:>7} {r['threads']:>7} {r['median_s']:>9.4f}
 print(f"{'pytorch':10} {p['images']:>7} {p['threads']:>7} {p['median_s']:>9.4f}")
 print(f"ratio: fastburn is {p['median_s'] / r['median_s']:.1f}x faster than the chapter's PyTorch code")
 PY
+fi
+
+if [ "$which" != load ]; then
+echo "== workload: the chapter's Learners, timed around fit (Linear 10 epochs lr 1.0, simple_net 40 epochs lr 0.1)"
+rust=$(target/release/examples/bench_train "$data")
+py=$("$venv/bin/python" bench/train_fastai.py "$data")
+python3 - "$rust" "$py" <<'PY'
+import json, sys
+r, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(f"{'':12} {'fastburn s':>10} {'fastai s':>9} {'ratio':>7} {'fastburn acc':>13} {'fastai acc':>11}")
+for k in ("linear", "simple_net"):
+    print(f"{k:12} {r[k]['seconds']:>10.2f} {p[k]['seconds']:>9.2f} {p[k]['seconds'] / r[k]['seconds']:>6.1f}x"
+          f" {r[k]['accuracy']:>13.4f} {p[k]['accuracy']:>11.4f}")
+PY
+fi

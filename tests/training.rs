@@ -140,6 +140,7 @@ fn synthetic_dls(seed: u64) -> DataLoaders<TensorDataset<4>> {
         train: DataLoader::new(make(256, 0), 32).shuffle(seed),
         valid: DataLoader::new(make(64, 1000), 32),
         vocab: vec!["small".into(), "big".into()],
+        norm: None,
     }
 }
 
@@ -338,7 +339,8 @@ fn save_load_predict_round_trip_and_bad_files() {
         info,
         ModelInfo {
             arch: Arch::SimpleNet,
-            vocab: vec!["small".into(), "big".into()]
+            vocab: vec!["small".into(), "big".into()],
+            norm: None,
         }
     );
     assert_eq!(
@@ -380,6 +382,7 @@ fn save_load_predict_round_trip_and_bad_files() {
     let info = ModelInfo {
         arch: Arch::Linear,
         vocab: vec![],
+        norm: None,
     };
     let bad = dir.path().join("no-such-dir").join("x").join("m.fbm");
     std::fs::write(dir.path().join("no-such-dir"), "a file, not a folder").unwrap();

@@ -39,16 +39,7 @@ pub fn main_job() -> Result<()> {
     note_fallback(&resolved);
     baseline_on(&resolved)?;
     println!();
-    let args = super::train::TrainArgs {
-        model: crate::models::Arch::SimpleNet,
-        epochs: None,
-        lr: None,
-        bs: 256,
-        seed: 42,
-        data: DataArg { data: None },
-        save: None,
-        quiet: false,
-    };
+    let args = super::train::TrainArgs::defaults(crate::models::Arch::SimpleNet);
     super::train::train_on(&resolved, &args)
 }
 

@@ -2,6 +2,8 @@
 
 mod baseline;
 mod data;
+mod interpret;
+mod lr_find;
 mod predict;
 mod show;
 mod train;
@@ -32,6 +34,10 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Classify one 28x28 PNG with a saved model.
     Predict(predict::PredictArgs),
+    /// Sweep the learning rate and suggest one (fastai's lr_find); saves the plot.
+    LrFind(lr_find::LrFindArgs),
+    /// Confusion matrix, most confused classes, top losses and result grids for a saved resnet.
+    Interpret(interpret::InterpretArgs),
     /// Show an image, the mean of a folder of images, or a pixel heat-map.
     Show(show::ShowArgs),
     /// Download, locate and list the data sets.
@@ -56,6 +62,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Baseline(args)) => baseline::run(&args),
         Some(Command::Train(args)) => train::run(&args),
         Some(Command::Predict(args)) => predict::run(&args),
+        Some(Command::LrFind(args)) => lr_find::run(&args),
+        Some(Command::Interpret(args)) => interpret::run(&args),
         Some(Command::Show(args)) => show::run(&args),
         Some(Command::Data(cmd)) => data::run(&cmd),
     }

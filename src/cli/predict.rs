@@ -26,10 +26,14 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             got: (h, w),
         });
     }
-    let x: Vec<f32> = pixels.iter().map(|&p| p as f32 / 255.0).collect();
+    let (mean, std) = info.norm.unwrap_or((0.0, 1.0));
+    let x: Vec<f32> = pixels
+        .iter()
+        .map(|&p| (p as f32 / 255.0 - mean) / std)
+        .collect();
     let x = Tensor::<4>::from_data(TensorData::new(x, [1, 1, 28, 28]), &device.clone().inner());
     let out: Vec<f32> = model.forward(x).into_data().iter::<f32>().collect();
-    let (class, prob) = if out.len() == 1 {
+    let (class, prob) = if out.len() == 1 && !info.arch.is_vision() {
         // One output: the sigmoid is the probability of label 1.
         let p = 1.0 / (1.0 + (-out[0]).exp());
         if p > 0.5 { (1, p) } else { (0, 1.0 - p) }

@@ -205,6 +205,8 @@ pub struct DataLoaders<D: Dataset> {
     pub train: DataLoader<D>,
     pub valid: DataLoader<D>,
     pub vocab: Vec<String>,
+    /// Mean and standard deviation the images were normalised with (`None`: raw 0..=1 pixels).
+    pub norm: Option<(f32, f32)>,
 }
 
 #[cfg(test)]

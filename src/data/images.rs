@@ -151,6 +151,42 @@ pub fn load_images(paths: &[PathBuf]) -> Result<ImageStack> {
     })
 }
 
+/// Decode `paths` in parallel, resizing each to `(height, width)` (bilinear), for data sets whose
+/// images differ in size.
+pub fn load_images_resized(
+    paths: &[PathBuf],
+    (height, width): (usize, usize),
+) -> Result<ImageStack> {
+    let decoded: Vec<Vec<u8>> = paths
+        .par_iter()
+        .map(|p| {
+            let (px, h, w) = read_gray(p)?;
+            if (h, w) == (height, width) {
+                return Ok(px);
+            }
+            let img = image::GrayImage::from_raw(w as u32, h as u32, px).ok_or_else(|| {
+                Error::BadImage {
+                    path: p.clone(),
+                    reason: "pixel buffer does not match its size".into(),
+                }
+            })?;
+            let resized = image::imageops::resize(
+                &img,
+                width as u32,
+                height as u32,
+                image::imageops::FilterType::Triangle,
+            );
+            Ok(resized.into_raw())
+        })
+        .collect::<Result<_>>()?;
+    Ok(ImageStack {
+        pixels: decoded.concat(),
+        height,
+        width,
+        paths: paths.to_vec(),
+    })
+}
+
 /// Every image in `dir`, in sorted order.
 ///
 /// ```
@@ -176,6 +212,11 @@ pub struct LabeledImages {
 impl LabeledImages {
     /// Load `split/<class>/*` with the classes (sub-folder names) in sorted order.
     pub fn from_folder(split: &Path) -> Result<Self> {
+        Self::from_folder_sized(split, None)
+    }
+
+    /// [`from_folder`](Self::from_folder), resizing every image to `(height, width)` if given.
+    pub fn from_folder_sized(split: &Path, size: Option<(usize, usize)>) -> Result<Self> {
         if !split.is_dir() {
             return Err(Error::MissingFolder {
                 path: split.to_path_buf(),
@@ -204,8 +245,12 @@ impl LabeledImages {
             labels.extend(std::iter::repeat_n(i, files.len()));
             paths.extend(files);
         }
+        let images = match size {
+            Some(size) => load_images_resized(&paths, size)?,
+            None => load_images(&paths)?,
+        };
         Ok(Self {
-            images: load_images(&paths)?,
+            images,
             labels,
             vocab,
         })

@@ -5,6 +5,7 @@ mod dataloader;
 mod download;
 mod external;
 mod idx;
+mod image_dls;
 mod images;
 mod labels;
 mod sample;
@@ -18,7 +19,11 @@ pub use external::{
     fetch_archive, resolve_data, source_url, untar_data, untar_local,
 };
 pub use idx::{IdxArray, mnist_idx, read_idx};
-pub use images::{ImageStack, LabeledImages, image_files, load_folder, load_images, read_gray};
+pub use image_dls::{FolderOptions, ImageDataLoaders};
+pub use images::{
+    ImageStack, LabeledImages, image_files, load_folder, load_images, load_images_resized,
+    read_gray,
+};
 pub use labels::read_labels_csv;
 pub use sample::SampleImages;
 pub use urls::{DataSet, URLs};

@@ -65,6 +65,7 @@ impl DataLoaders<TensorDataset<4>> {
             train: DataLoader::new(train, bs).shuffle(seed),
             valid: DataLoader::new(valid, bs),
             vocab: vec!["7".into(), "3".into()],
+            norm: None,
         })
     }
 }

@@ -8,9 +8,11 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
 use super::callback::{Callback, Control, EpochValues, Event, FitState};
+use super::fastai_adam::MomentumHandle;
 use super::optim::OptFunc;
-use super::progress::ProgressTable;
+use super::progress::{BatchBar, ProgressTable};
 use super::recorder::Recorder;
+use super::schedule::OneCycle;
 use crate::data::{DataLoaders, Dataset, TensorDataset};
 use crate::error::{Error, Result};
 use crate::loss::LossFn;
@@ -41,9 +43,10 @@ pub struct Learner<M: Model> {
     /// Extra callbacks, run after the recorder and before the progress table.
     pub cbs: Vec<Box<dyn Callback>>,
     /// `None` only while `fit` holds the model (so the optimizer can update it in place).
-    model: Option<M>,
-    opt: Option<ModuleOptimizer>,
+    pub(super) model: Option<M>,
+    pub(super) opt: Option<(ModuleOptimizer, Option<MomentumHandle>)>,
     progress: Option<ProgressTable>,
+    bar: Option<BatchBar>,
 }
 
 impl<M: Model> Learner<M> {
@@ -64,6 +67,7 @@ impl<M: Model> Learner<M> {
             model: Some(model),
             opt: None,
             progress: Some(ProgressTable::stdout()),
+            bar: Some(BatchBar::default()),
         }
     }
 
@@ -103,8 +107,25 @@ impl<M: Model> Learner<M> {
     /// Train for `n_epoch` epochs with the learning rate `lr_at(pct)`, where `pct` runs from 0 at
     /// the first training batch towards 1 at the last (the basis of `fit_one_cycle`).
     pub fn fit_with(&mut self, n_epoch: usize, lr_at: impl Fn(f64) -> f64) -> Result<()> {
+        self.fit_sched(n_epoch, &lr_at, None)
+    }
+
+    /// Train with fastai's one-cycle policy peaking at `lr_max` (see [`OneCycle`]); the momentum
+    /// cycles too when the optimizer has one to move ([`OptFunc::FASTAI_ADAM`]).
+    pub fn fit_one_cycle(&mut self, n_epoch: usize, lr_max: f64) -> Result<()> {
+        let sched = OneCycle::new(lr_max);
+        self.fit_sched(n_epoch, &|p| sched.lr(p), Some(&|p| sched.mom(p)))
+    }
+
+    /// Train with a learning-rate schedule and, optionally, a momentum schedule.
+    pub fn fit_sched(
+        &mut self,
+        n_epoch: usize,
+        lr_at: &dyn Fn(f64) -> f64,
+        mom_at: Option<&dyn Fn(f64) -> f64>,
+    ) -> Result<()> {
         let model = self.model.take().expect("fit is not re-entrant");
-        let (model, result) = self.run_fit(model, n_epoch, &lr_at);
+        let (model, result) = self.run_fit(model, n_epoch, lr_at, mom_at);
         self.model = Some(model);
         result
     }
@@ -119,6 +140,9 @@ impl<M: Model> Learner<M> {
         if let Some(p) = &mut self.progress {
             p.call(event, s);
         }
+        if let Some(b) = &mut self.bar {
+            b.call(event, s);
+        }
         control
     }
 
@@ -127,8 +151,12 @@ impl<M: Model> Learner<M> {
         mut model: M,
         n_epoch: usize,
         lr_at: &dyn Fn(f64) -> f64,
+        mom_at: Option<&dyn Fn(f64) -> f64>,
     ) -> (M, Result<()>) {
-        let mut opt = self.opt.take().unwrap_or_else(|| self.opt_func.build());
+        let (mut opt, mom_handle) = self
+            .opt
+            .take()
+            .unwrap_or_else(|| self.opt_func.build_with_momentum());
         let mut s = FitState {
             n_epoch,
             total_train_iter: n_epoch * self.dls.train.len(),
@@ -152,7 +180,13 @@ impl<M: Model> Learner<M> {
                 }
                 for (i, idx) in self.dls.train.batch_indices().into_iter().enumerate() {
                     s.iter = i;
-                    s.lr = lr_at(s.train_iter as f64 / s.total_train_iter.max(1) as f64);
+                    let pct = s.train_iter as f64 / s.total_train_iter.max(1) as f64;
+                    s.lr = lr_at(pct);
+                    if let (Some(handle), Some(mom_at)) = (&mom_handle, mom_at) {
+                        let mom = mom_at(pct);
+                        handle.set(mom);
+                        s.mom = Some(mom);
+                    }
                     if self.fire(Event::BeforeBatch, &s) == Control::CancelFit {
                         break 'epochs;
                     }
@@ -202,7 +236,7 @@ impl<M: Model> Learner<M> {
             }
         }
         self.fire(Event::AfterFit, &s);
-        self.opt = Some(opt);
+        self.opt = Some((opt, mom_handle));
         (model, result)
     }
 
@@ -243,6 +277,7 @@ impl<M: Model> Learner<M> {
         let info = ModelInfo {
             arch,
             vocab: self.dls.vocab.clone(),
+            norm: self.dls.norm,
         };
         save_model(self.model(), &info, path)
     }

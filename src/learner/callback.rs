@@ -50,8 +50,9 @@ pub struct FitState {
     /// Training batches done since the start of this fit, and their total.
     pub train_iter: usize,
     pub total_train_iter: usize,
-    /// Learning rate of the current batch.
+    /// Learning rate of the current batch, and momentum when a schedule moves it.
     pub lr: f64,
+    pub mom: Option<f64>,
     /// The last training batch's loss, raw and exponentially smoothed (beta 0.98, debiased).
     pub loss: f32,
     pub smooth_loss: f32,

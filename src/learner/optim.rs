@@ -6,6 +6,8 @@ use burn::optim::{AdamConfig, ModuleOptimizer, Optimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::Gradients;
 
+use super::fastai_adam::{FastaiAdam, MomentumHandle};
+
 /// Which optimizer a [`Learner`](super::Learner) builds (fastai's `opt_func`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum OptFunc {
@@ -17,6 +19,14 @@ pub enum OptFunc {
         beta2: f32,
         eps: f32,
         weight_decay: f32,
+    },
+    /// fastai's own Adam (decoupled weight decay, momentum that `fit_one_cycle` can move):
+    /// what `vision_learner` trains with.
+    FastaiAdam {
+        mom: f64,
+        sqr_mom: f64,
+        eps: f64,
+        wd: f64,
     },
     /// The chapter's `BasicOptim`: `p -= p.grad * lr`, nothing else.
     Basic,
@@ -36,9 +46,38 @@ impl OptFunc {
         weight_decay: 0.0,
     };
 
+    /// fastai's `Adam` with its defaults (`mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.01`).
+    pub const FASTAI_ADAM: OptFunc = OptFunc::FastaiAdam {
+        mom: 0.9,
+        sqr_mom: 0.99,
+        eps: 1e-5,
+        wd: 0.01,
+    };
+
     /// Build the optimizer (fresh state).
     pub fn build(&self) -> ModuleOptimizer {
-        match *self {
+        self.build_with_momentum().0
+    }
+
+    /// Build the optimizer, with a handle to its momentum when a schedule can move it.
+    pub fn build_with_momentum(&self) -> (ModuleOptimizer, Option<MomentumHandle>) {
+        if let OptFunc::FastaiAdam {
+            mom,
+            sqr_mom,
+            eps,
+            wd,
+        } = *self
+        {
+            let handle = MomentumHandle::new(mom);
+            let adam = FastaiAdam {
+                mom: handle.clone(),
+                sqr_mom,
+                eps,
+                wd,
+            };
+            return (ModuleOptimizer::from(adam), Some(handle));
+        }
+        let optim = match *self {
             OptFunc::Sgd {
                 momentum,
                 weight_decay,
@@ -71,8 +110,9 @@ impl OptFunc {
                 }
                 cfg.init()
             }
-            OptFunc::Basic => ModuleOptimizer::from(BasicStep),
-        }
+            OptFunc::Basic | OptFunc::FastaiAdam { .. } => ModuleOptimizer::from(BasicStep),
+        };
+        (optim, None)
     }
 }
 

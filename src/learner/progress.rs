@@ -10,6 +10,8 @@
 
 use std::io::Write;
 
+use indicatif::{ProgressBar, ProgressStyle};
+
 use super::callback::{Callback, Control, FitState};
 
 /// Prints the header before training and one row per epoch.
@@ -81,6 +83,52 @@ impl Callback for ProgressTable {
             row.push(format_time(v.seconds));
             self.line(&row);
         }
+        Control::Continue
+    }
+}
+
+/// A progress bar over an epoch's training batches, on standard error; hidden when that is not a terminal.
+#[derive(Default)]
+pub struct BatchBar {
+    bar: Option<ProgressBar>,
+}
+
+impl BatchBar {
+    fn start(&mut self, s: &FitState, phase: &str) {
+        let bar = ProgressBar::new(s.n_iter as u64);
+        if let Ok(style) =
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}<{eta}")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(format!("epoch {} {phase}", s.epoch));
+        self.bar = Some(bar);
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Callback for BatchBar {
+    fn before_train(&mut self, s: &FitState) -> Control {
+        self.start(s, "train");
+        Control::Continue
+    }
+    fn after_batch(&mut self, _s: &FitState) -> Control {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        Control::Continue
+    }
+    fn after_train(&mut self, _s: &FitState) -> Control {
+        self.finish();
+        Control::Continue
+    }
+    fn after_fit(&mut self, _s: &FitState) -> Control {
+        self.finish();
         Control::Continue
     }
 }

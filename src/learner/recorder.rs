@@ -16,6 +16,8 @@ pub struct Recorder {
     pub losses: Vec<f32>,
     /// Learning rate of each training batch: fastai's `learn.recorder.lrs`.
     pub lrs: Vec<f64>,
+    /// Momentum of each training batch, when scheduled: fastai's `learn.recorder.moms`.
+    pub moms: Vec<f64>,
 }
 
 impl Callback for Recorder {
@@ -28,6 +30,9 @@ impl Callback for Recorder {
         if s.training {
             self.losses.push(s.smooth_loss);
             self.lrs.push(s.lr);
+            if let Some(m) = s.mom {
+                self.moms.push(m);
+            }
         }
         Control::Continue
     }
@@ -70,6 +75,29 @@ impl Recorder {
             log_x: false,
         };
         save_plot(&[panel], 1, path)
+    }
+
+    /// Learning rate (and momentum, when scheduled) per batch (`learn.recorder.plot_sched()`).
+    pub fn plot_sched(&self, path: &Path) -> Result<()> {
+        let series = |v: &[f64]| v.iter().enumerate().map(|(i, &x)| (i as f64, x)).collect();
+        let mut panels = vec![Panel {
+            title: "learning rate".into(),
+            x_label: "batch".into(),
+            y_label: "lr".into(),
+            series: vec![Series::line("", series(&self.lrs))],
+            log_x: false,
+        }];
+        if !self.moms.is_empty() {
+            panels.push(Panel {
+                title: "momentum".into(),
+                x_label: "batch".into(),
+                y_label: "mom".into(),
+                series: vec![Series::line("", series(&self.moms))],
+                log_x: false,
+            });
+        }
+        let cols = panels.len();
+        save_plot(&panels, cols, path)
     }
 
     /// One metric over epochs (the chapter's `plt.plot(L(learn.recorder.values).itemgot(2))`).

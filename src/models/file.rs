@@ -14,11 +14,13 @@ use crate::fsutil::write_bytes_atomic;
 const MAGIC: &str = "fastburn-model 1\n";
 
 /// What a model file says about its model besides the weights.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModelInfo {
     pub arch: Arch,
     /// Class names, indexed by the model's label (for one output: `[negative, positive]`).
     pub vocab: Vec<String>,
+    /// Mean and standard deviation the inputs were normalised with, if any.
+    pub norm: Option<(f32, f32)>,
 }
 
 /// Save `model` to `path` atomically (a crash never leaves a half-written model).
@@ -27,12 +29,16 @@ pub fn save_model<M: Model>(model: &M, info: &ModelInfo, path: &Path) -> Result<
         model.clone().into_record().into_bytes().map_err(|e| {
             Error::Invalid(format!("{}: cannot serialise model: {e}", path.display()))
         })?;
-    let mut bytes = format!(
-        "{MAGIC}arch={}\nvocab={}\n\n",
+    let mut header = format!(
+        "{MAGIC}arch={}\nvocab={}\n",
         info.arch.name(),
         info.vocab.join(",")
-    )
-    .into_bytes();
+    );
+    if let Some((mean, std)) = info.norm {
+        header.push_str(&format!("norm={mean},{std}\n"));
+    }
+    header.push('\n');
+    let mut bytes = header.into_bytes();
     bytes.extend_from_slice(&weights);
     write_bytes_atomic(path, &bytes)
 }
@@ -58,7 +64,7 @@ fn read_file(path: &Path) -> Result<(ModelInfo, Vec<u8>)> {
         .position(|w| w == b"\n\n")
         .ok_or_else(|| bad(path, "header is truncated"))?;
     let header = std::str::from_utf8(&rest[..end]).map_err(|_| bad(path, "header is not text"))?;
-    let (mut arch, mut vocab) = (None, Vec::new());
+    let (mut arch, mut vocab, mut norm) = (None, Vec::new(), None);
     for line in header.lines() {
         match line.split_once('=') {
             Some(("arch", a)) => {
@@ -68,11 +74,17 @@ fn read_file(path: &Path) -> Result<(ModelInfo, Vec<u8>)> {
                 )
             }
             Some(("vocab", v)) => vocab = v.split(',').map(str::to_string).collect(),
+            Some(("norm", v)) => {
+                let parsed = v
+                    .split_once(',')
+                    .and_then(|(m, s)| Some((m.parse().ok()?, s.parse().ok()?)));
+                norm = Some(parsed.ok_or_else(|| bad(path, format!("bad norm line {v:?}")))?);
+            }
             _ => {}
         }
     }
     let arch = arch.ok_or_else(|| bad(path, "header names no architecture"))?;
-    Ok((ModelInfo { arch, vocab }, rest[end + 2..].to_vec()))
+    Ok((ModelInfo { arch, vocab, norm }, rest[end + 2..].to_vec()))
 }
 
 /// Load weights saved by [`save_model`] into `model`, which must have the saved architecture.
@@ -112,6 +124,7 @@ pub fn load_model(path: &Path, device: &Device) -> Result<(AnyModel, ModelInfo)>
     let loaded = match info.arch.build(n_out, device) {
         AnyModel::Linear(m) => AnyModel::Linear(apply(m, weights, &info, path)?),
         AnyModel::SimpleNet(m) => AnyModel::SimpleNet(apply(m, weights, &info, path)?),
+        AnyModel::ResNet(m) => AnyModel::ResNet(Box::new(apply(*m, weights, &info, path)?)),
     };
     Ok((loaded, info))
 }

@@ -3,6 +3,7 @@
 
 mod file;
 mod linear;
+mod resnet;
 mod simple_net;
 
 use burn::module::Module;
@@ -10,6 +11,7 @@ use burn::prelude::*;
 
 pub use file::{ModelInfo, load_into, load_model, save_model};
 pub use linear::{LinearModel, linear};
+pub use resnet::{BasicBlock, FastaiHead, ResNet, ResNetBody, resnet18, resnet34};
 pub use simple_net::{SimpleNet, simple_net};
 
 /// What a [`Learner`](crate::learner::Learner) trains: images `[batch, channels, h, w]` in,
@@ -25,6 +27,10 @@ pub enum Arch {
     Linear,
     /// `nn.Sequential(nn.Linear(28*28,30), nn.ReLU(), nn.Linear(30,1))`
     SimpleNet,
+    /// torchvision's ResNet-18 with fastai's head, from scratch
+    Resnet18,
+    /// torchvision's ResNet-34 with fastai's head, from scratch
+    Resnet34,
 }
 
 impl Arch {
@@ -32,20 +38,36 @@ impl Arch {
         match self {
             Arch::Linear => "linear",
             Arch::SimpleNet => "simple-net",
+            Arch::Resnet18 => "resnet18",
+            Arch::Resnet34 => "resnet34",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Arch> {
-        [Arch::Linear, Arch::SimpleNet]
-            .into_iter()
-            .find(|a| a.name() == name)
+        [
+            Arch::Linear,
+            Arch::SimpleNet,
+            Arch::Resnet18,
+            Arch::Resnet34,
+        ]
+        .into_iter()
+        .find(|a| a.name() == name)
     }
 
-    /// A freshly initialised model of this architecture with `n_out` outputs.
+    /// True for the convolutional models, which take normalised 1-channel images and are
+    /// trained with cross-entropy over the classes.
+    pub fn is_vision(self) -> bool {
+        matches!(self, Arch::Resnet18 | Arch::Resnet34)
+    }
+
+    /// A freshly initialised model of this architecture with `n_out` outputs, for 28x28 grey
+    /// images (the ResNets take any size of 1-channel image).
     pub fn build(self, n_out: usize, device: &Device) -> AnyModel {
         match self {
             Arch::Linear => AnyModel::Linear(linear(28 * 28, n_out, device)),
             Arch::SimpleNet => AnyModel::SimpleNet(simple_net(28 * 28, 30, n_out, device)),
+            Arch::Resnet18 => AnyModel::ResNet(Box::new(resnet18(1, n_out, device))),
+            Arch::Resnet34 => AnyModel::ResNet(Box::new(resnet34(1, n_out, device))),
         }
     }
 }
@@ -55,6 +77,7 @@ impl Arch {
 pub enum AnyModel {
     Linear(LinearModel),
     SimpleNet(SimpleNet),
+    ResNet(Box<ResNet>),
 }
 
 impl AnyModel {
@@ -62,6 +85,7 @@ impl AnyModel {
         match self {
             AnyModel::Linear(m) => m.forward(x),
             AnyModel::SimpleNet(m) => m.forward(x),
+            AnyModel::ResNet(m) => m.forward(x),
         }
     }
 
@@ -69,6 +93,43 @@ impl AnyModel {
         match self {
             AnyModel::Linear(m) => m.num_params(),
             AnyModel::SimpleNet(m) => m.num_params(),
+            AnyModel::ResNet(m) => m.num_params(),
         }
     }
+}
+
+/// Number of trainable parameters, as PyTorch counts them: Burn's `num_params` also counts
+/// BatchNorm's running mean and variance, which PyTorch keeps as buffers.
+///
+/// ```
+/// use burn::prelude::*;
+/// let net = fastburn::models::resnet18(3, 2, &Device::flex());
+/// assert_eq!(fastburn::models::trainable_params(&net.body), 11_176_512);
+/// ```
+pub fn trainable_params<M: Module>(module: &M) -> usize {
+    #[derive(Default)]
+    struct Count {
+        path: Vec<String>,
+        total: usize,
+    }
+    impl burn::module::ModuleVisitor for Count {
+        fn enter_module(&mut self, name: &str, _container: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let buffer = self
+                .path
+                .last()
+                .is_some_and(|n| n == "running_mean" || n == "running_var");
+            if !buffer {
+                self.total += param.shape().num_elements();
+            }
+        }
+    }
+    let mut count = Count::default();
+    module.visit(&mut count);
+    count.total
 }

@@ -2,6 +2,7 @@
 //! and the chapter's pixel heat-map.
 
 mod gray;
+mod grid;
 mod heatmap;
 mod image;
 mod plot;
@@ -9,6 +10,7 @@ mod repr;
 mod term;
 
 pub use gray::Gray;
+pub use grid::save_image_grid;
 pub use heatmap::{CellText, heatmap_ansi, heatmap_html, save_heatmap_html, save_heatmap_png};
 pub use image::show_image;
 pub use plot::{Mark, Panel, Series, plot_function, save_plot};

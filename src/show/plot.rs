@@ -12,7 +12,7 @@ use crate::error::{Error, IoContext, Result};
 /// DejaVu Sans Mono, embedded so that plots render the same on every machine.
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansMono.ttf");
 
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         for style in [FontStyle::Normal, FontStyle::Bold] {
@@ -206,40 +206,57 @@ fn draw_all<DB: DrawingBackend>(
 /// # Ok::<(), fastburn::Error>(())
 /// ```
 pub fn save_plot(panels: &[Panel], cols: usize, path: &Path) -> Result<()> {
-    register_font();
     let cols = cols.max(1);
     let rows = panels.len().div_ceil(cols) as u32;
     let size = (480 * cols as u32, 360 * rows.max(1));
+    draw_to_file(path, size, &Panels { panels, cols })
+}
+
+struct Panels<'a> {
+    panels: &'a [Panel],
+    cols: usize,
+}
+
+impl Drawing for Panels<'_> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
+        draw_all(root, self.panels, self.cols)
+    }
+}
+
+/// Something that can draw itself on any plotters canvas (bitmap or SVG).
+pub(crate) trait Drawing {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String>;
+}
+
+/// Draw on a bitmap (`.png`) or SVG (`.svg`) canvas of `size`, written to a temporary file beside
+/// `path` and renamed into place only when drawing succeeded.
+pub(crate) fn draw_to_file(path: &Path, size: (u32, u32), drawing: &impl Drawing) -> Result<()> {
+    register_font();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).at(dir)?;
-    // Draw into a temporary file beside the target, then rename: never a half-drawn plot.
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     let tmp = tempfile::Builder::new()
         .prefix(".fastburn-plot-")
-        .suffix(&format!(
-            ".{}",
-            path.extension().and_then(|e| e.to_str()).unwrap_or("png")
-        ))
+        .suffix(&format!(".{ext}"))
         .tempfile_in(dir)
         .at(dir)?;
     let fail =
-        |reason: String| Error::Invalid(format!("{}: cannot draw plot: {reason}", path.display()));
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("svg") => draw_all(
-            SVGBackend::new(tmp.path(), size).into_drawing_area(),
-            panels,
-            cols,
-        ),
-        Some("png") => draw_all(
-            BitMapBackend::new(tmp.path(), size).into_drawing_area(),
-            panels,
-            cols,
-        ),
+        |reason: String| Error::Invalid(format!("{}: cannot draw: {reason}", path.display()));
+    match ext {
+        "svg" => drawing.draw(SVGBackend::new(tmp.path(), size).into_drawing_area()),
+        "png" => drawing.draw(BitMapBackend::new(tmp.path(), size).into_drawing_area()),
         _ => {
             return Err(Error::Invalid(format!(
-                "{}: plots are written as .png or .svg",
+                "{}: pictures are written as .png or .svg",
                 path.display()
             )));
         }

@@ -1,0 +1,111 @@
+use std::path::PathBuf;
+
+use crate::data::{FolderOptions, ImageDataLoaders};
+use crate::error::{Error, Result};
+use crate::learner::{ClassificationInterpretation, Learner, OptFunc, show_batch};
+use crate::loss::cross_entropy;
+use crate::metrics::ACCURACY;
+use crate::models::{AnyModel, Model, load_model};
+
+#[derive(Debug, clap::Args)]
+pub struct InterpretArgs {
+    /// A model file saved by `fastburn train --save`
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// The data set folder (with train/ and valid/, or training/ and testing/)
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Folder for the pictures: confusion_matrix.png, top_losses.png, show_batch.png, show_results.png
+    #[arg(long, value_name = "DIR", default_value = "interpret")]
+    pub out: PathBuf,
+    /// Use at most this many validation images (picked evenly)
+    #[arg(long, value_name = "N")]
+    pub max_valid: Option<usize>,
+}
+
+pub fn run(args: &InterpretArgs) -> Result<()> {
+    let device = crate::device();
+    let (model, info) = load_model(&args.model, &device)?;
+    let AnyModel::ResNet(model) = model else {
+        return Err(Error::Invalid(format!(
+            "{}: interpret takes a resnet model (this one is {}); the linear models are judged by \
+             `fastburn train`'s table",
+            args.model.display(),
+            info.arch.name()
+        )));
+    };
+    let opts = FolderOptions {
+        max_valid: args.max_valid,
+        // Few training images: only show_batch reads them; the model file has the statistics.
+        max_train: Some(64),
+        normalize: false,
+        ..FolderOptions::default()
+    };
+    let mut dls = ImageDataLoaders::from_folder(&args.data, &opts, &device)?;
+    if dls.vocab != info.vocab {
+        return Err(Error::Invalid(format!(
+            "{}: the model's classes {:?} differ from the data's {:?}",
+            args.model.display(),
+            info.vocab,
+            dls.vocab
+        )));
+    }
+    // Normalise as the model was trained.
+    if let Some((mean, std)) = info.norm {
+        for ds in [&mut dls.train.dataset, &mut dls.valid.dataset] {
+            ds.x = (ds.x.clone() - mean) / std;
+        }
+        dls.norm = info.norm;
+    }
+    let learn = Learner::new(
+        dls,
+        *model,
+        OptFunc::FASTAI_ADAM,
+        cross_entropy,
+        vec![ACCURACY],
+    );
+    report(&learn, args)
+}
+
+fn report<M: Model>(learn: &Learner<M>, args: &InterpretArgs) -> Result<()> {
+    let interp = ClassificationInterpretation::from_learner(learn);
+    let right = interp
+        .preds
+        .iter()
+        .zip(&interp.targets)
+        .filter(|(p, t)| p == t)
+        .count();
+    println!(
+        "valid accuracy {:.4} ({right}/{})",
+        right as f64 / interp.preds.len().max(1) as f64,
+        interp.preds.len()
+    );
+    println!("confusion matrix:\n{}", interp.confusion_text());
+    let confused = interp.most_confused(1);
+    if !confused.is_empty() {
+        println!("most confused (actual, predicted, count):");
+        for (a, p, n) in confused.iter().take(10) {
+            println!("  {a} {p} {n}");
+        }
+    }
+    std::fs::create_dir_all(&args.out).map_err(|source| Error::Io {
+        path: args.out.clone(),
+        source,
+    })?;
+    let out = |name: &str| args.out.join(name);
+    interp.plot_confusion_matrix(&out("confusion_matrix.png"))?;
+    interp.plot_top_losses(9, &out("top_losses.png"))?;
+    interp.show_results(9, &out("show_results.png"))?;
+    show_batch(
+        &learn.dls.train,
+        &learn.dls.vocab,
+        learn.dls.norm,
+        9,
+        &out("show_batch.png"),
+    )?;
+    println!(
+        "saved confusion_matrix.png, top_losses.png, show_results.png, show_batch.png in {}",
+        args.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! fastai's `ClassificationInterpretation`: where the model is wrong, and how sure it was.
+
+use std::path::Path;
+
+use burn::prelude::*;
+use burn::tensor::activation;
+
+use super::base::Learner;
+use crate::data::{DataLoader, TensorDataset};
+use crate::error::Result;
+use crate::models::Model;
+use crate::show::{CellText, Gray, save_heatmap_png, save_image_grid};
+
+/// Predictions of a learner over its validation set.
+#[derive(Debug, Clone)]
+pub struct ClassificationInterpretation {
+    pub vocab: Vec<String>,
+    /// Probability of each class, per item.
+    pub probs: Vec<Vec<f32>>,
+    pub preds: Vec<usize>,
+    pub targets: Vec<usize>,
+    /// Cross-entropy of each item: `-ln(probs[target])`.
+    pub losses: Vec<f32>,
+    images: Vec<Gray>,
+}
+
+/// Images of a dataset, back in 0..=1 (undoing the normalisation).
+fn images(ds: &TensorDataset<4>, norm: Option<(f32, f32)>, idx: &[usize]) -> Vec<Gray> {
+    let (mean, std) = norm.unwrap_or((0.0, 1.0));
+    let [_, _, h, w] = ds.x.dims();
+    idx.iter()
+        .map(|&i| {
+            let x = ds.x.clone().slice_dim(0, i..i + 1).inner().into_data();
+            Gray {
+                height: h,
+                width: w,
+                values: x.iter::<f32>().map(|v| v * std + mean).collect(),
+            }
+        })
+        .collect()
+}
+
+/// Class probabilities from raw outputs: softmax, or for one output the sigmoid as `[1-p, p]`.
+fn probabilities(out: Tensor<2>) -> Vec<Vec<f32>> {
+    let [b, c] = out.dims();
+    let (probs, c) = if c == 1 {
+        let p: Vec<f32> = activation::sigmoid(out).into_data().iter::<f32>().collect();
+        (
+            p.iter().flat_map(|&p| [1.0 - p, p]).collect::<Vec<f32>>(),
+            2,
+        )
+    } else {
+        (
+            activation::softmax(out, 1)
+                .into_data()
+                .iter::<f32>()
+                .collect(),
+            c,
+        )
+    };
+    (0..b).map(|i| probs[i * c..(i + 1) * c].to_vec()).collect()
+}
+
+impl ClassificationInterpretation {
+    /// Run the learner's model over its validation set.
+    pub fn from_learner<M: Model>(learn: &Learner<M>) -> Self {
+        let model = learn.model().clone().valid();
+        let (mut probs, mut targets) = (Vec::new(), Vec::new());
+        for (xb, yb) in &learn.dls.valid {
+            probs.extend(probabilities(model.forward(xb.inner())));
+            targets.extend(yb.inner().into_data().iter::<i64>().map(|t| t as usize));
+        }
+        let preds: Vec<usize> = probs
+            .iter()
+            .map(|p| {
+                p.iter()
+                    .enumerate()
+                    .fold(0, |best, (i, &v)| if v > p[best] { i } else { best })
+            })
+            .collect();
+        let losses = probs
+            .iter()
+            .zip(&targets)
+            .map(|(p, &t)| -p.get(t).copied().unwrap_or(0.0).max(1e-12).ln())
+            .collect();
+        let all: Vec<usize> = (0..targets.len()).collect();
+        Self {
+            vocab: learn.dls.vocab.clone(),
+            probs,
+            preds,
+            targets,
+            losses,
+            images: images(&learn.dls.valid.dataset, learn.dls.norm, &all),
+        }
+    }
+
+    /// Counts of (actual, predicted) pairs: rows are the actual class, columns the prediction.
+    pub fn confusion_matrix(&self) -> Vec<Vec<usize>> {
+        let n = self.vocab.len().max(2);
+        let mut m = vec![vec![0; n]; n];
+        for (&t, &p) in self.targets.iter().zip(&self.preds) {
+            m[t][p] += 1;
+        }
+        m
+    }
+
+    /// The confusion matrix as a text table.
+    pub fn confusion_text(&self) -> String {
+        let m = self.confusion_matrix();
+        let width = m
+            .iter()
+            .flatten()
+            .map(|v| v.to_string().len())
+            .max()
+            .unwrap_or(1)
+            .max(4)
+            + 1;
+        let name = |i: usize| self.vocab.get(i).cloned().unwrap_or_else(|| i.to_string());
+        let mut out = format!("{:>8}{}\n", "actual\\", " predicted");
+        out.push_str(&format!("{:>8}", ""));
+        for j in 0..m.len() {
+            out.push_str(&format!("{:>width$}", name(j)));
+        }
+        out.push('\n');
+        for (i, row) in m.iter().enumerate() {
+            out.push_str(&format!("{:>8}", name(i)));
+            for v in row {
+                out.push_str(&format!("{v:>width$}"));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The confusion matrix as a shaded PNG (rows actual, columns predicted, in vocab order).
+    pub fn plot_confusion_matrix(&self, path: &Path) -> Result<()> {
+        let m = self.confusion_matrix();
+        let n = m.len();
+        let grid = Gray {
+            height: n,
+            width: n,
+            values: m.iter().flatten().map(|&v| v as f32).collect(),
+        };
+        save_heatmap_png(&grid, CellText::Decimals(0), path)
+    }
+
+    /// `(actual, predicted, count)` for the off-diagonal cells with at least `min_val` items,
+    /// largest first (fastai's `most_confused`).
+    pub fn most_confused(&self, min_val: usize) -> Vec<(String, String, usize)> {
+        let m = self.confusion_matrix();
+        let mut out: Vec<(String, String, usize)> = Vec::new();
+        for (i, row) in m.iter().enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                if i != j && v >= min_val.max(1) {
+                    out.push((self.vocab[i].clone(), self.vocab[j].clone(), v));
+                }
+            }
+        }
+        out.sort_by_key(|c| std::cmp::Reverse(c.2));
+        out
+    }
+
+    /// Indices of the `k` items with the largest loss.
+    pub fn top_losses(&self, k: usize) -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..self.losses.len()).collect();
+        idx.sort_by(|&a, &b| self.losses[b].total_cmp(&self.losses[a]));
+        idx.truncate(k);
+        idx
+    }
+
+    /// The `k` worst items as a grid, captioned `predicted/actual` and `loss / probability` of the
+    /// prediction (fastai's `plot_top_losses`).
+    pub fn plot_top_losses(&self, k: usize, path: &Path) -> Result<()> {
+        let items: Vec<(Gray, String)> = self
+            .top_losses(k)
+            .into_iter()
+            .map(|i| {
+                let (p, t) = (self.preds[i], self.targets[i]);
+                let caption = format!(
+                    "{}/{}\n{:.2} / {:.2}",
+                    self.vocab[p], self.vocab[t], self.losses[i], self.probs[i][p]
+                );
+                (self.images[i].clone(), caption)
+            })
+            .collect();
+        save_image_grid(&items, 3, path)
+    }
+
+    /// The first `n` validation items captioned `predicted/actual` (fastai's `show_results`).
+    pub fn show_results(&self, n: usize, path: &Path) -> Result<()> {
+        let items: Vec<(Gray, String)> = (0..n.min(self.preds.len()))
+            .map(|i| {
+                let mark = if self.preds[i] == self.targets[i] {
+                    ""
+                } else {
+                    "  WRONG"
+                };
+                let caption = format!(
+                    "{}/{}{mark}",
+                    self.vocab[self.preds[i]], self.vocab[self.targets[i]]
+                );
+                (self.images[i].clone(), caption)
+            })
+            .collect();
+        save_image_grid(&items, 3, path)
+    }
+}
+
+/// The first `n` items of a shuffled training epoch with their labels (fastai's `show_batch`).
+pub fn show_batch(
+    dl: &DataLoader<TensorDataset<4>>,
+    vocab: &[String],
+    norm: Option<(f32, f32)>,
+    n: usize,
+    path: &Path,
+) -> Result<()> {
+    let order: Vec<usize> = dl.order(0).into_iter().take(n).collect();
+    let labels: Vec<i64> = dl
+        .dataset
+        .y
+        .clone()
+        .inner()
+        .into_data()
+        .iter::<i64>()
+        .collect();
+    let items: Vec<(Gray, String)> = images(&dl.dataset, norm, &order)
+        .into_iter()
+        .zip(&order)
+        .map(|(g, &i)| {
+            (
+                g,
+                vocab.get(labels[i] as usize).cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    save_image_grid(&items, 3, path)
+}

@@ -1,0 +1,228 @@
+//! ResNet-18 and ResNet-34 from scratch, as torchvision builds them, with fastai's head: what
+//! `vision_learner(dls, resnet18, pretrained=False)` trains.
+
+use burn::module::Initializer;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu,
+};
+use burn::prelude::*;
+
+use super::Model;
+
+/// torchvision's conv init: Kaiming normal, fan-out, gain √2 (for the ReLU that follows).
+fn conv(c_in: usize, c_out: usize, kernel: usize, stride: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([c_in, c_out], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(
+            kernel / 2,
+            kernel / 2,
+            kernel / 2,
+            kernel / 2,
+        ))
+        .with_bias(false)
+        .with_initializer(Initializer::KaimingNormal {
+            gain: 2f64.sqrt(),
+            fan_out_only: true,
+        })
+        .init(device)
+}
+
+fn bn(features: usize, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(features).init(device)
+}
+
+/// The 1x1 convolution and BatchNorm that match a block's shortcut to its new shape.
+#[derive(Module, Debug)]
+pub struct Downsample {
+    pub conv: Conv2d,
+    pub bn: BatchNorm,
+}
+
+/// Two 3x3 convolutions with a shortcut around them (torchvision's `BasicBlock`).
+#[derive(Module, Debug)]
+pub struct BasicBlock {
+    pub conv1: Conv2d,
+    pub bn1: BatchNorm,
+    pub conv2: Conv2d,
+    pub bn2: BatchNorm,
+    pub downsample: Option<Downsample>,
+    pub relu: Relu,
+}
+
+impl BasicBlock {
+    fn new(c_in: usize, c_out: usize, stride: usize, device: &Device) -> Self {
+        let downsample = (stride != 1 || c_in != c_out).then(|| Downsample {
+            conv: conv(c_in, c_out, 1, stride, device),
+            bn: bn(c_out, device),
+        });
+        Self {
+            conv1: conv(c_in, c_out, 3, stride, device),
+            bn1: bn(c_out, device),
+            conv2: conv(c_out, c_out, 3, 1, device),
+            bn2: bn(c_out, device),
+            downsample,
+            relu: Relu::new(),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let identity = match &self.downsample {
+            Some(d) => d.bn.forward(d.conv.forward(x.clone())),
+            None => x.clone(),
+        };
+        let out = self.relu.forward(self.bn1.forward(self.conv1.forward(x)));
+        let out = self.bn2.forward(self.conv2.forward(out));
+        self.relu.forward(out + identity)
+    }
+}
+
+/// Everything but the classifier: stem (7x7/2 conv, BatchNorm, ReLU, 3x3/2 max-pool) and four
+/// stages of BasicBlocks; 512 feature maps out.
+#[derive(Module, Debug)]
+pub struct ResNetBody {
+    pub conv1: Conv2d,
+    pub bn1: BatchNorm,
+    pub relu: Relu,
+    pub maxpool: MaxPool2d,
+    pub layer1: Vec<BasicBlock>,
+    pub layer2: Vec<BasicBlock>,
+    pub layer3: Vec<BasicBlock>,
+    pub layer4: Vec<BasicBlock>,
+}
+
+impl ResNetBody {
+    /// `blocks` per stage: `[2, 2, 2, 2]` for ResNet-18, `[3, 4, 6, 3]` for ResNet-34.
+    pub fn new(n_in: usize, blocks: [usize; 4], device: &Device) -> Self {
+        let stage = |c_in: usize, c_out: usize, n: usize, stride: usize| -> Vec<BasicBlock> {
+            (0..n)
+                .map(|i| {
+                    if i == 0 {
+                        BasicBlock::new(c_in, c_out, stride, device)
+                    } else {
+                        BasicBlock::new(c_out, c_out, 1, device)
+                    }
+                })
+                .collect()
+        };
+        Self {
+            conv1: conv(n_in, 64, 7, 2, device),
+            bn1: bn(64, device),
+            relu: Relu::new(),
+            maxpool: MaxPool2dConfig::new([3, 3])
+                .with_strides([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(),
+            layer1: stage(64, 64, blocks[0], 1),
+            layer2: stage(64, 128, blocks[1], 2),
+            layer3: stage(128, 256, blocks[2], 2),
+            layer4: stage(256, 512, blocks[3], 2),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut x = self
+            .maxpool
+            .forward(self.relu.forward(self.bn1.forward(self.conv1.forward(x))));
+        for block in self
+            .layer1
+            .iter()
+            .chain(&self.layer2)
+            .chain(&self.layer3)
+            .chain(&self.layer4)
+        {
+            x = block.forward(x);
+        }
+        x
+    }
+}
+
+/// fastai's `create_head(1024, n_out)`: concat pooling (max and average), flatten, then
+/// BatchNorm-Dropout(0.25)-Linear(1024, 512)-ReLU and BatchNorm-Dropout(0.5)-Linear(512, n_out).
+#[derive(Module, Debug)]
+pub struct FastaiHead {
+    pub bn1: BatchNorm,
+    pub drop1: Dropout,
+    pub lin1: Linear,
+    pub relu: Relu,
+    pub bn2: BatchNorm,
+    pub drop2: Dropout,
+    pub lin2: Linear,
+}
+
+impl FastaiHead {
+    pub fn new(n_features: usize, n_out: usize, device: &Device) -> Self {
+        // fastai initialises its head with `nn.init.kaiming_normal_` (fan-in, gain √2).
+        let lin = |i: usize, o: usize| {
+            LinearConfig::new(i, o)
+                .with_bias(false)
+                .with_initializer(Initializer::KaimingNormal {
+                    gain: 2f64.sqrt(),
+                    fan_out_only: false,
+                })
+                .init(device)
+        };
+        Self {
+            bn1: bn(2 * n_features, device),
+            drop1: DropoutConfig::new(0.25).init(),
+            lin1: lin(2 * n_features, 512),
+            relu: Relu::new(),
+            bn2: bn(512, device),
+            drop2: DropoutConfig::new(0.5).init(),
+            lin2: lin(512, n_out),
+        }
+    }
+
+    pub fn forward(&self, features: Tensor<4>) -> Tensor<2> {
+        let [b, c, h, w] = features.dims();
+        let flat = features.reshape([b, c, h * w]);
+        // AdaptiveConcatPool2d: max first, then average, as fastai concatenates them.
+        let max = flat.clone().max_dim(2).reshape([b, c]);
+        let avg = flat.mean_dim(2).reshape([b, c]);
+        let x = Tensor::cat(vec![max, avg], 1);
+        let x = self.lin1.forward(self.drop1.forward(self.bn1.forward(x)));
+        let x = self.relu.forward(x);
+        self.lin2.forward(self.drop2.forward(self.bn2.forward(x)))
+    }
+}
+
+/// A ResNet body with fastai's head.
+#[derive(Module, Debug)]
+pub struct ResNet {
+    pub body: ResNetBody,
+    pub head: FastaiHead,
+}
+
+impl Model for ResNet {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.head.forward(self.body.forward(x))
+    }
+}
+
+/// ResNet-18 for `n_in`-channel images and `n_out` classes, from scratch (`pretrained=False`).
+///
+/// ```
+/// use burn::prelude::*;
+/// use fastburn::models::{Model, resnet18, trainable_params};
+/// let dev = Device::flex();
+/// let net = resnet18(3, 2, &dev);
+/// // torchvision's ResNet-18 without its classifier.
+/// assert_eq!(trainable_params(&net.body), 11_176_512);
+/// let out = net.valid().forward(Tensor::zeros([2, 3, 28, 28], &dev));
+/// assert_eq!(out.dims(), [2, 2]);
+/// ```
+pub fn resnet18(n_in: usize, n_out: usize, device: &Device) -> ResNet {
+    ResNet {
+        body: ResNetBody::new(n_in, [2, 2, 2, 2], device),
+        head: FastaiHead::new(512, n_out, device),
+    }
+}
+
+/// ResNet-34: the same blocks, `[3, 4, 6, 3]` of them.
+pub fn resnet34(n_in: usize, n_out: usize, device: &Device) -> ResNet {
+    ResNet {
+        body: ResNetBody::new(n_in, [3, 4, 6, 3], device),
+        head: FastaiHead::new(512, n_out, device),
+    }
+}

@@ -1,0 +1,81 @@
+//! Grids of images with captions: `show_batch`, `show_results`, `plot_top_losses`.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::gray::Gray;
+use plotters::coord::Shift;
+
+use super::plot::{Drawing, draw_to_file};
+use crate::error::Result;
+
+/// Draw `items` (image, caption) in a grid of `cols` columns, each image `cell` pixels square,
+/// with MNIST's white-on-black turned to the book's dark digit on white.
+///
+/// ```
+/// use fastburn::show::{Gray, save_image_grid};
+/// let img = Gray { height: 2, width: 2, values: vec![0.0, 1.0, 1.0, 0.0] };
+/// let out = std::env::temp_dir().join("fastburn-doc-grid.png");
+/// save_image_grid(&[(img.clone(), "3".into()), (img, "7".into())], 2, &out)?;
+/// assert!(out.exists());
+/// # Ok::<(), fastburn::Error>(())
+/// ```
+pub fn save_image_grid(items: &[(Gray, String)], cols: usize, path: &Path) -> Result<()> {
+    let cols = cols.max(1);
+    let rows = items.len().div_ceil(cols).max(1);
+    let size = (CELL * cols as u32, (CELL + CAPTION) * rows as u32);
+    draw_to_file(path, size, &Grid { items, cols })
+}
+
+const CELL: u32 = 140;
+const CAPTION: u32 = 34;
+
+struct Grid<'a> {
+    items: &'a [(Gray, String)],
+    cols: usize,
+}
+
+impl Drawing for Grid<'_> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
+        let (items, cols, cell, caption) = (self.items, self.cols, CELL, CAPTION);
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        for (k, (img, text)) in items.iter().enumerate() {
+            let (x0, y0) = (
+                (k % cols) as i32 * cell as i32,
+                (k / cols) as i32 * (cell + caption) as i32,
+            );
+            let scale = (cell as f32 - 12.0) / img.height.max(img.width) as f32;
+            for r in 0..img.height {
+                for c in 0..img.width {
+                    let v = 255 - (img.at(r, c).clamp(0.0, 1.0) * 255.0) as u8;
+                    let (x, y) = (
+                        x0 + 6 + (c as f32 * scale) as i32,
+                        y0 + caption as i32 + (r as f32 * scale) as i32,
+                    );
+                    let (x1, y1) = (
+                        x0 + 6 + ((c + 1) as f32 * scale) as i32,
+                        y0 + caption as i32 + ((r + 1) as f32 * scale) as i32,
+                    );
+                    root.draw(&Rectangle::new(
+                        [(x, y), (x1, y1)],
+                        RGBColor(v, v, v).filled(),
+                    ))
+                    .map_err(|e| e.to_string())?;
+                }
+            }
+            for (i, line) in text.lines().take(2).enumerate() {
+                root.draw(&Text::new(
+                    line.to_string(),
+                    (x0 + 6, y0 + 2 + 15 * i as i32),
+                    ("sans-serif", 13),
+                ))
+                .map_err(|e| e.to_string())?;
+            }
+        }
+        root.present().map_err(|e| e.to_string())
+    }
+}
