@@ -2,9 +2,11 @@
 # Runs the same workload in fastburn and in PyTorch/fastai, one after the other in one run, and
 # prints the time ratio. Absolute seconds vary on shared machines; the ratio is what we report.
 #
-#   bench/run.sh [load|train|all] [DATA]
+#   bench/run.sh [load|train|resnet|all] [DATA]
 #       load   PNGs into one tensor (fastburn vs the chapter's torch.stack code)
 #       train  the chapter's Linear (10 epochs) and simple_net (40 epochs) Learners vs fastai's
+#       resnet ResNet-18: a training step (phases, GFLOP/s) and fit_one_cycle(1, 0.1) vs fastai's
+#              ("all" runs load and train; resnet takes tens of minutes, so it runs on request)
 #       DATA   an extracted MNIST_SAMPLE folder or its .tgz
 #              (default: $FASTBURN_SHARED_DATA or ../shared/data, mnist_sample.tgz)
 #
@@ -17,7 +19,7 @@ cd "$repo"
 repeats=${REPEATS:-5}
 
 which=${1:-all}
-case "$which" in load|train|all) ;; *) echo "usage: bench/run.sh [load|train|all] [DATA]" >&2; exit 2 ;; esac
+case "$which" in load|train|resnet|all) ;; *) echo "usage: bench/run.sh [load|train|resnet|all] [DATA]" >&2; exit 2 ;; esac
 data=${2:-"${FASTBURN_SHARED_DATA:-$repo/../shared/data}/mnist_sample.tgz"}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -34,9 +36,9 @@ if ! "$venv/bin/python" -c "import torch, fastai" 2>/dev/null; then
   python3 -m pip --python "$venv/bin/python" install -q torch fastai
 fi
 
-cargo build --release --quiet --example bench_load --example bench_train
+cargo build --release --quiet --example bench_load --example bench_train --example bench_resnet
 
-if [ "$which" != train ]; then
+if [ "$which" = load ] || [ "$which" = all ]; then
 echo "== workload: load $(find "$data" -name '*.png' | wc -l) PNGs into one f32 tensor /255 (median of $repeats, after a warm-up)"
 rust=$(target/release/examples/bench_load "$data" "$repeats")
 py=$("$venv/bin/python" bench/load_pngs.py "$data" "$repeats")
@@ -51,7 +53,7 @@ print(f"ratio: fastburn is {p['median_s'] / r['median_s']:.1f}x faster than the 
 PY
 fi
 
-if [ "$which" != load ]; then
+if [ "$which" = train ] || [ "$which" = all ]; then
 echo "== workload: the chapter's Learners, timed around fit (Linear 10 epochs lr 1.0, simple_net 40 epochs lr 0.1)"
 rust=$(target/release/examples/bench_train "$data")
 py=$("$venv/bin/python" bench/train_fastai.py "$data")
@@ -62,5 +64,34 @@ print(f"{'':12} {'fastburn s':>10} {'fastai s':>9} {'ratio':>7} {'fastburn acc':
 for k in ("linear", "simple_net"):
     print(f"{k:12} {r[k]['seconds']:>10.2f} {p[k]['seconds']:>9.2f} {p[k]['seconds'] / r[k]['seconds']:>6.1f}x"
           f" {r[k]['accuracy']:>13.4f} {p[k]['accuracy']:>11.4f}")
+PY
+fi
+
+if [ "$which" = resnet ]; then
+echo "== workload: ResNet-18 training step, batch of 64 (median of 10 after 2 warm-up steps)"
+rust=$(target/release/examples/bench_resnet "$data" steps)
+py=$("$venv/bin/python" bench/resnet_fastai.py "$data" steps)
+echo "fastburn: $rust"
+echo "pytorch:  $py"
+python3 - "$rust" "$py" <<'PY'
+import json, sys
+r, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(f"step: fastburn {r['gflops']:.1f} GFLOP/s, pytorch {p['gflops']:.1f} GFLOP/s; "
+      f"fastburn step time is {r['step_s'] / p['step_s']:.2f}x pytorch's")
+t = r['step_s']
+print("fastburn step: " + ", ".join(f"{k} {100 * r[k + '_s'] / t:.0f}%" for k in ("data", "forward", "backward", "optimizer")))
+print(f"one 64->64 3x3 conv fwd+bwd {1000 * r['conv64_s']:.1f} ms; one BatchNorm(64) fwd+bwd {1000 * r['bn64_s']:.1f} ms")
+print(f"optimizer step alone: fastai Adam {r['fastai_adam_s']:.3f} s, burn Adam {r['burn_adam_s']:.3f} s, SGD {r['sgd_s']:.3f} s")
+PY
+echo "== workload: vision_learner(dls, resnet18).fit_one_cycle(1, 0.1) on MNIST_SAMPLE"
+rust=$(target/release/examples/bench_resnet "$data" epoch)
+py=$("$venv/bin/python" bench/resnet_fastai.py "$data" epoch)
+python3 - "$rust" "$py" <<'PY'
+import json, sys
+r, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(f"{'':10} {'seconds':>8} {'accuracy':>9}")
+print(f"{'fastburn':10} {r['seconds']:>8.1f} {r['accuracy']:>9.4f}")
+print(f"{'fastai':10} {p['seconds']:>8.1f} {p['accuracy']:>9.4f}")
+print(f"ratio: fastburn's epoch takes {r['seconds'] / p['seconds']:.2f}x fastai's")
 PY
 fi

@@ -16,9 +16,7 @@ fn main() -> fastburn::Result<()> {
     dev.seed(42);
     let arg = std::env::args().nth(1).map(PathBuf::from);
     let data = resolve_data(arg.as_deref(), &URLs::MNIST_SAMPLE, true)?;
-    if let Some(why) = &data.fallback_reason {
-        eprintln!("note: using the embedded sample ({why})");
-    }
+    data.note_fallback();
     let (train, valid) = SampleImages::load(&data.path)?.datasets(&dev)?;
     let (train, valid) = (flatten(train), flatten(valid));
     println!(">>> train_x = torch.cat([stacked_threes, stacked_sevens]).view(-1, 28*28)");

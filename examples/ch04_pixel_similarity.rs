@@ -14,9 +14,7 @@ fn main() -> fastburn::Result<()> {
     let dev = device();
     let arg = std::env::args().nth(1).map(PathBuf::from);
     let data = resolve_data(arg.as_deref(), &URLs::MNIST_SAMPLE, true)?;
-    if let Some(why) = &data.fallback_reason {
-        eprintln!("note: using the embedded sample ({why})");
-    }
+    data.note_fallback();
     let imgs = SampleImages::load(&data.path)?;
 
     println!(

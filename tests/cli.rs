@@ -321,3 +321,149 @@ fn train_save_predict_and_same_seed_same_numbers() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn resnet_train_predict_interpret_and_lr_find() {
+    let home = tempfile::tempdir().unwrap();
+    let model = home.path().join("r18.fbm");
+    let args = [
+        "train",
+        "--model",
+        "resnet18",
+        "--epochs",
+        "1",
+        "--lr",
+        "0.01",
+        "--bs",
+        "32",
+        "--max-train",
+        "256",
+        "--max-valid",
+        "64",
+        "--save",
+        model.to_str().unwrap(),
+    ];
+    let out = fastburn(home.path(), &args);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("(one-cycle)"), "{stdout}");
+    assert!(
+        stdout.contains("epoch  train_loss  valid_loss  accuracy  time\n0 "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("images: 256 train, 64 valid, classes [\"3\", \"7\"]"),
+        "{stdout}"
+    );
+
+    let sample = home.path().join("data").join("mnist_tiny_embedded");
+    let img = sample
+        .join("valid")
+        .join("7")
+        .read_dir()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let out = fastburn(
+        home.path(),
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            img.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = text(&out.stdout);
+    assert!(
+        line.contains(": 3 (probability") || line.contains(": 7 (probability"),
+        "{line}"
+    );
+
+    let pics = home.path().join("interp");
+    let out = fastburn(
+        home.path(),
+        &[
+            "interpret",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            sample.to_str().unwrap(),
+            "--out",
+            pics.to_str().unwrap(),
+            "--max-valid",
+            "64",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(
+        report.contains("confusion matrix:") && report.contains("(") && report.contains("/64)"),
+        "{report}"
+    );
+    for name in [
+        "confusion_matrix.png",
+        "top_losses.png",
+        "show_results.png",
+        "show_batch.png",
+    ] {
+        assert!(image::open(pics.join(name)).is_ok(), "{name}");
+    }
+    // A chapter model is not a resnet: interpret says so.
+    let lin = home.path().join("lin.fbm");
+    assert!(
+        fastburn(
+            home.path(),
+            &[
+                "train",
+                "--model",
+                "linear",
+                "--epochs",
+                "1",
+                "-q",
+                "--save",
+                lin.to_str().unwrap()
+            ]
+        )
+        .status
+        .success()
+    );
+    let out = fastburn(
+        home.path(),
+        &[
+            "interpret",
+            "--model",
+            lin.to_str().unwrap(),
+            "--data",
+            sample.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("resnet"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let plot = home.path().join("lr.png");
+    let out = fastburn(
+        home.path(),
+        &[
+            "lr-find",
+            "--model",
+            "simple-net",
+            "--num-it",
+            "40",
+            "--out",
+            plot.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("suggested lr (valley)"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(image::open(&plot).is_ok());
+}

@@ -258,3 +258,27 @@ fn cli_trains_simple_net_to_098() {
     // The chapter: 0.9823 after 40 epochs.
     assert!(acc >= 0.98, "{last}");
 }
+
+/// A short ResNet-18 run on a slice of MNIST_SAMPLE, fast enough for CI: it must beat chance
+/// (0.5) by a wide margin. The full epoch (≥0.995) is in the README and the bench.
+#[test]
+#[ignore = "needs FASTBURN_SHARED_DATA"]
+fn resnet18_on_a_slice_of_mnist_sample_beats_chance_widely() {
+    use fastburn::data::{FolderOptions, ImageDataLoaders};
+    use fastburn::learner::vision_learner;
+    use fastburn::models::resnet18;
+    let dev = fastburn::device();
+    dev.seed(42);
+    let opts = FolderOptions {
+        bs: 32,
+        max_train: Some(1280),
+        max_valid: Some(512),
+        ..FolderOptions::default()
+    };
+    let dls = ImageDataLoaders::from_folder(mnist_sample(), &opts, &dev).unwrap();
+    let mut learn = vision_learner(dls, resnet18, &dev);
+    learn.quiet(true);
+    learn.fit_one_cycle(1, 0.01).unwrap();
+    let acc = learn.recorder.values[0].metrics[0];
+    assert!(acc >= 0.9, "accuracy {acc} after 40 batches");
+}

@@ -1,11 +1,13 @@
 //! Training from scratch to Learner: gradients against finite differences, a Learner that must
 //! solve a small synthetic problem, callbacks, save/load/predict and failure behaviour.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use burn::prelude::*;
+use common::synthetic_dls;
 use fastburn::Error;
-use fastburn::data::{DataLoader, DataLoaders, TensorDataset};
 use fastburn::learner::{Callback, Control, Event, FitState, Learner, OptFunc};
 use fastburn::loss::{LossFn, bce_with_logits, cross_entropy, mnist_loss};
 use fastburn::metrics::{ACCURACY, BATCH_ACCURACY};
@@ -115,32 +117,6 @@ fn loss_gradients_match_finite_differences() {
         let loss =
             |ps: &[Tensor<2>]| loss_fn(ps[0].clone().inner(), y.clone()).into_scalar::<f32>();
         assert_close(&auto, &finite_differences(&loss, &[p], 0), name);
-    }
-}
-
-/// 2x2 "images" labelled 1 when their pixels sum to more than 2: linearly separable.
-fn synthetic_dls(seed: u64) -> DataLoaders<TensorDataset<4>> {
-    let dev = fastburn::device();
-    let make = |n: usize, offset: usize| {
-        let mut x = Vec::new();
-        let mut y = Vec::new();
-        for i in 0..n {
-            let px: Vec<f32> = (0..4)
-                .map(|j| (((i + offset) * 7 + j * 13) % 17) as f32 / 16.0)
-                .collect();
-            y.push(i64::from(px.iter().sum::<f32>() > 2.0));
-            x.extend(px);
-        }
-        TensorDataset::new(
-            Tensor::from_data(TensorData::new(x, [n, 1, 2, 2]), &dev),
-            Tensor::from_data(TensorData::new(y, [n]), &dev),
-        )
-    };
-    DataLoaders {
-        train: DataLoader::new(make(256, 0), 32).shuffle(seed),
-        valid: DataLoader::new(make(64, 1000), 32),
-        vocab: vec!["small".into(), "big".into()],
-        norm: None,
     }
 }
 

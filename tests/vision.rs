@@ -2,15 +2,16 @@
 //! modes, fastai's Adam against its formula, the one-cycle schedule as recorded, lr_find,
 //! ImageDataLoaders and the interpretation of a trained model.
 
+mod common;
+
 use burn::module::Module;
 use burn::nn::BatchNormConfig;
 use burn::optim::Optimizer;
 use burn::prelude::*;
 use burn::tensor::Distribution;
+use common::synthetic_dls;
 use fastburn::Error;
-use fastburn::data::{
-    DataLoader, DataLoaders, FolderOptions, ImageDataLoaders, TensorDataset, embedded_sample,
-};
+use fastburn::data::{FolderOptions, ImageDataLoaders, embedded_sample};
 use fastburn::learner::{
     ClassificationInterpretation, FastaiAdam, Learner, MomentumHandle, OptFunc, vision_learner,
 };
@@ -117,36 +118,11 @@ fn fastai_adam_follows_its_formula() {
     assert!((p2.into_scalar::<f32>() as f64 - want2).abs() < 1e-6);
 }
 
-/// 2x2 images labelled by whether their pixels sum past 2 (as in tests/training.rs).
-fn synthetic(n_classes: usize) -> DataLoaders<TensorDataset<4>> {
-    let dev = fastburn::device();
-    let make = |n: usize, offset: usize| {
-        let (mut x, mut y) = (Vec::new(), Vec::new());
-        for i in 0..n {
-            let px: Vec<f32> = (0..4)
-                .map(|j| (((i + offset) * 7 + j * 13) % 17) as f32 / 16.0)
-                .collect();
-            y.push(i64::from(px.iter().sum::<f32>() > 2.0));
-            x.extend(px);
-        }
-        TensorDataset::new(
-            Tensor::from_data(TensorData::new(x, [n, 1, 2, 2]), &dev),
-            Tensor::from_data(TensorData::new(y, [n]), &dev),
-        )
-    };
-    DataLoaders {
-        train: DataLoader::new(make(256, 0), 32).shuffle(3),
-        valid: DataLoader::new(make(64, 1000), 32),
-        vocab: (0..n_classes).map(|c| c.to_string()).collect(),
-        norm: None,
-    }
-}
-
 #[test]
 fn fit_one_cycle_records_fastais_schedule() {
     let dev = fastburn::device();
     let mut learn = Learner::new(
-        synthetic(2),
+        synthetic_dls(3),
         linear(4, 2, &dev),
         OptFunc::FASTAI_ADAM,
         cross_entropy,
@@ -169,7 +145,7 @@ fn fit_one_cycle_records_fastais_schedule() {
 fn lr_find_suggests_a_workable_rate_and_leaves_the_model_alone() {
     let dev = fastburn::device();
     let mut learn = Learner::new(
-        synthetic(2),
+        synthetic_dls(3),
         linear(4, 1, &dev),
         OptFunc::SGD,
         bce_with_logits,

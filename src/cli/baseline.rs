@@ -12,7 +12,7 @@ pub struct BaselineArgs {
 
 pub fn run(args: &BaselineArgs) -> Result<()> {
     let resolved = resolve_data(args.data.data.as_deref(), &URLs::MNIST_SAMPLE, true)?;
-    note_fallback(&resolved);
+    resolved.note_fallback();
     baseline_on(&resolved)
 }
 
@@ -23,20 +23,10 @@ fn baseline_on(resolved: &Resolved) -> Result<()> {
     Ok(())
 }
 
-/// Say, in one line, that the embedded sample stands in for MNIST_SAMPLE.
-pub fn note_fallback(resolved: &Resolved) {
-    if let Some(reason) = &resolved.fallback_reason {
-        eprintln!(
-            "note: MNIST_SAMPLE is not cached and could not be downloaded ({reason}); \
-             running on the embedded 1,400-image sample"
-        );
-    }
-}
-
 /// The main job (no command): the chapter in two steps, the baseline then `simple_net`.
 pub fn main_job() -> Result<()> {
     let resolved = resolve_data(None, &URLs::MNIST_SAMPLE, true)?;
-    note_fallback(&resolved);
+    resolved.note_fallback();
     baseline_on(&resolved)?;
     println!();
     let args = super::train::TrainArgs::defaults(crate::models::Arch::SimpleNet);

@@ -22,7 +22,7 @@ pub struct LrFindArgs {
 pub fn run(args: &LrFindArgs) -> Result<()> {
     let t = &args.train;
     let resolved = resolve_data(t.data.data.as_deref(), &t.dataset.data_set(), true)?;
-    super::baseline::note_fallback(&resolved);
+    resolved.note_fallback();
     println!("data: {}", resolved.description);
     let device = crate::device();
     device.seed(t.seed);

@@ -92,7 +92,7 @@ impl TrainArgs {
 
 pub fn run(args: &TrainArgs) -> Result<()> {
     let resolved = resolve_data(args.data.data.as_deref(), &args.dataset.data_set(), true)?;
-    super::baseline::note_fallback(&resolved);
+    resolved.note_fallback();
     train_on(&resolved, args)
 }
 

@@ -152,6 +152,18 @@ pub struct Resolved {
     pub fallback_reason: Option<String>,
 }
 
+impl Resolved {
+    /// Say, in one line on standard error, that the embedded sample stands in for the data set.
+    pub fn note_fallback(&self) {
+        if let Some(reason) = &self.fallback_reason {
+            eprintln!(
+                "note: MNIST_SAMPLE is not cached and could not be downloaded ({reason}); \
+                 running on the embedded 1,400-image sample"
+            );
+        }
+    }
+}
+
 /// Resolve `--data` (a folder or a `.tgz`), or else the data set through the cache, falling back
 /// to the embedded sample when `allow_fallback` and the data set cannot be downloaded.
 pub fn resolve_data(data: Option<&Path>, ds: &DataSet, allow_fallback: bool) -> Result<Resolved> {

@@ -125,38 +125,27 @@ pub fn read_gray(path: &Path) -> Result<(Vec<u8>, usize, usize)> {
 
 /// Decode `paths` in parallel into one stack; every image must have the first one's size.
 pub fn load_images(paths: &[PathBuf]) -> Result<ImageStack> {
-    let first = paths
-        .first()
-        .ok_or_else(|| Error::Invalid("no image paths given".into()))?;
-    let (_, height, width) = read_gray(first)?;
-    let decoded: Vec<Vec<u8>> = paths
-        .par_iter()
-        .map(|p| {
-            let (px, h, w) = read_gray(p)?;
-            if (h, w) != (height, width) {
-                return Err(Error::ImageSize {
-                    path: p.clone(),
-                    expected: (height, width),
-                    got: (h, w),
-                });
-            }
-            Ok(px)
-        })
-        .collect::<Result<_>>()?;
-    Ok(ImageStack {
-        pixels: decoded.concat(),
-        height,
-        width,
-        paths: paths.to_vec(),
-    })
+    decode_all(paths, None)
 }
 
 /// Decode `paths` in parallel, resizing each to `(height, width)` (bilinear), for data sets whose
 /// images differ in size.
-pub fn load_images_resized(
-    paths: &[PathBuf],
-    (height, width): (usize, usize),
-) -> Result<ImageStack> {
+pub fn load_images_resized(paths: &[PathBuf], size: (usize, usize)) -> Result<ImageStack> {
+    decode_all(paths, Some(size))
+}
+
+/// Decode in parallel; without `resize`, every image must have the first one's size.
+fn decode_all(paths: &[PathBuf], resize: Option<(usize, usize)>) -> Result<ImageStack> {
+    let first = paths
+        .first()
+        .ok_or_else(|| Error::Invalid("no image paths given".into()))?;
+    let (height, width) = match resize {
+        Some(size) => size,
+        None => {
+            let (_, h, w) = read_gray(first)?;
+            (h, w)
+        }
+    };
     let decoded: Vec<Vec<u8>> = paths
         .par_iter()
         .map(|p| {
@@ -164,19 +153,21 @@ pub fn load_images_resized(
             if (h, w) == (height, width) {
                 return Ok(px);
             }
+            if resize.is_none() {
+                return Err(Error::ImageSize {
+                    path: p.clone(),
+                    expected: (height, width),
+                    got: (h, w),
+                });
+            }
             let img = image::GrayImage::from_raw(w as u32, h as u32, px).ok_or_else(|| {
                 Error::BadImage {
                     path: p.clone(),
                     reason: "pixel buffer does not match its size".into(),
                 }
             })?;
-            let resized = image::imageops::resize(
-                &img,
-                width as u32,
-                height as u32,
-                image::imageops::FilterType::Triangle,
-            );
-            Ok(resized.into_raw())
+            let filter = image::imageops::FilterType::Triangle;
+            Ok(image::imageops::resize(&img, width as u32, height as u32, filter).into_raw())
         })
         .collect::<Result<_>>()?;
     Ok(ImageStack {

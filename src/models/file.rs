@@ -116,10 +116,11 @@ fn apply<M: Model>(model: M, weights: Vec<u8>, info: &ModelInfo, path: &Path) ->
 /// ```
 pub fn load_model(path: &Path, device: &Device) -> Result<(AnyModel, ModelInfo)> {
     let (info, weights) = read_file(path)?;
-    let n_out = if info.vocab.len() <= 2 {
-        1
-    } else {
+    // The chapter's binary models have one output; the vision models one per class.
+    let n_out = if info.arch.is_vision() || info.vocab.len() > 2 {
         info.vocab.len()
+    } else {
+        1
     };
     let loaded = match info.arch.build(n_out, device) {
         AnyModel::Linear(m) => AnyModel::Linear(apply(m, weights, &info, path)?),

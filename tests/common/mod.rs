@@ -6,6 +6,8 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use burn::prelude::*;
+use fastburn::data::{DataLoader, DataLoaders, TensorDataset};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
@@ -147,3 +149,29 @@ pub fn listing(dir: &Path) -> Vec<String> {
 
 /// Serialises tests that change process-wide environment variables.
 pub static ENV_LOCK: Mutex<()> = Mutex::new(());
+
+/// 2x2 "images" labelled 1 when their pixels sum to more than 2: a linearly separable problem
+/// small enough to train in a test. 256 training items in batches of 32, 64 validation items.
+pub fn synthetic_dls(seed: u64) -> DataLoaders<TensorDataset<4>> {
+    let dev = fastburn::device();
+    let make = |n: usize, offset: usize| {
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let px: Vec<f32> = (0..4)
+                .map(|j| (((i + offset) * 7 + j * 13) % 17) as f32 / 16.0)
+                .collect();
+            y.push(i64::from(px.iter().sum::<f32>() > 2.0));
+            x.extend(px);
+        }
+        TensorDataset::new(
+            Tensor::from_data(TensorData::new(x, [n, 1, 2, 2]), &dev),
+            Tensor::from_data(TensorData::new(y, [n]), &dev),
+        )
+    };
+    DataLoaders {
+        train: DataLoader::new(make(256, 0), 32).shuffle(seed),
+        valid: DataLoader::new(make(64, 1000), 32),
+        vocab: vec!["small".into(), "big".into()],
+        norm: None,
+    }
+}

@@ -1,0 +1,168 @@
+//! Bench workload (fastburn side): ResNet-18 on MNIST_SAMPLE.
+//!
+//! `cargo run --release --example bench_resnet -- DATA_DIR [steps|epoch]`
+//! - `steps`: where a training step's time goes (data, forward, backward, optimizer), conv and
+//!   BatchNorm layers alone, and the achieved GFLOP/s;
+//! - `epoch`: `vision_learner(dls, resnet18).fit_one_cycle(1, 0.1)`, timed, with its accuracy.
+//!
+//! Prints one JSON line.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::nn::BatchNormConfig;
+use burn::nn::conv::Conv2dConfig;
+use burn::optim::GradientsParams;
+use burn::tensor::Distribution;
+use fastburn::data::{Dataset, FolderOptions, ImageDataLoaders};
+use fastburn::learner::vision_learner;
+use fastburn::models::resnet18;
+use fastburn::prelude::*;
+
+/// Multiply-accumulates of one forward pass of ResNet-18 (`n_in` channels, `size`² input).
+fn resnet18_macs(n_in: usize, size: usize) -> f64 {
+    let out = |s: usize, stride: usize| s.div_ceil(stride);
+    let conv =
+        |s: usize, c_in: usize, c_out: usize, k: usize| (s * s * c_in * c_out * k * k) as f64;
+    let mut s = out(size, 2);
+    let mut macs = conv(s, n_in, 64, 7);
+    s = out(s, 2); // max-pool
+    let mut c = 64;
+    for (i, c_out) in [64usize, 128, 256, 512].into_iter().enumerate() {
+        let stride = if i == 0 { 1 } else { 2 };
+        let s_out = out(s, stride);
+        macs += conv(s_out, c, c_out, 3) + conv(s_out, c_out, c_out, 3); // block 1
+        if stride != 1 || c != c_out {
+            macs += conv(s_out, c, c_out, 1);
+        }
+        macs += 2.0 * conv(s_out, c_out, c_out, 3); // block 2
+        (s, c) = (s_out, c_out);
+    }
+    macs + (1024 * 512 + 512 * 2) as f64
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn steps(root: &std::path::Path) -> fastburn::Result<String> {
+    let dev = device();
+    dev.seed(42);
+    let bs = 64;
+    let opts = FolderOptions {
+        bs,
+        max_train: Some(bs * 12),
+        max_valid: Some(bs),
+        ..FolderOptions::default()
+    };
+    let dls = ImageDataLoaders::from_folder(root, &opts, &dev)?;
+    let mut model = resnet18(1, 2, &dev);
+    let mut opt = fastburn::learner::OptFunc::FASTAI_ADAM.build();
+    let (mut data, mut fwd, mut bwd, mut optim, mut total) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for (i, idx) in dls.train.batch_indices().into_iter().enumerate() {
+        let t0 = Instant::now();
+        let (xb, yb) = dls.train.dataset.batch(&idx);
+        let _ = xb.clone().slice_dim(0, 0..1).into_data();
+        let t1 = Instant::now();
+        let loss = cross_entropy(model.forward(xb), yb);
+        let _ = loss.clone().into_scalar::<f32>();
+        let t2 = Instant::now();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let t3 = Instant::now();
+        model = opt.step(1e-3, model, grads);
+        let _ = model.head.lin2.weight.val().into_data();
+        let t4 = Instant::now();
+        if i >= 2 {
+            data.push((t1 - t0).as_secs_f64());
+            fwd.push((t2 - t1).as_secs_f64());
+            bwd.push((t3 - t2).as_secs_f64());
+            optim.push((t4 - t3).as_secs_f64());
+            total.push((t4 - t0).as_secs_f64());
+        }
+    }
+    // One layer1-sized conv (64->64, 3x3, 7x7 maps) and one BatchNorm on the same activations,
+    // forward and backward, for the share of each kind of layer.
+    let x = Tensor::<4>::random([bs, 64, 7, 7], Distribution::Default, &dev).require_grad();
+    let conv = Conv2dConfig::new([64, 64], [3, 3])
+        .with_padding(burn::nn::PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init(&dev);
+    let bn = BatchNormConfig::new(64).init(&dev);
+    let time = |f: &dyn Fn() -> Tensor<4>| {
+        median(
+            (0..7)
+                .map(|_| {
+                    let t = Instant::now();
+                    let _ = f().sum().backward();
+                    t.elapsed().as_secs_f64()
+                })
+                .collect(),
+        )
+    };
+    let conv_s = time(&|| conv.forward(x.clone()));
+    let bn_s = time(&|| bn.forward(x.clone()));
+    // The optimizer step alone, for fastai's Adam (ours), Burn's Adam and plain SGD.
+    let idx: Vec<usize> = (0..bs).collect();
+    let (xb, yb) = dls.train.dataset.batch(&idx);
+    let mut opt_times = Vec::new();
+    for opt_func in [OptFunc::FASTAI_ADAM, OptFunc::ADAM, OptFunc::SGD] {
+        let mut opt = opt_func.build();
+        let mut times = Vec::new();
+        for _ in 0..4 {
+            let grads = GradientsParams::from_grads(
+                cross_entropy(model.forward(xb.clone()), yb.clone()).backward(),
+                &model,
+            );
+            let t = Instant::now();
+            model = opt.step(1e-4, model, grads);
+            let _ = model.head.lin2.weight.val().into_data();
+            times.push(t.elapsed().as_secs_f64());
+        }
+        opt_times.push(median(times[1..].to_vec()));
+    }
+    let step = median(total);
+    let flops = 3.0 * 2.0 * resnet18_macs(1, 28) * bs as f64;
+    Ok(format!(
+        "{{\"bs\": {bs}, \"fastai_adam_s\": {:.4}, \"burn_adam_s\": {:.4}, \"sgd_s\": {:.4}, \"step_s\": {step:.4}, \"data_s\": {:.4}, \"forward_s\": {:.4}, \"backward_s\": {:.4}, \"optimizer_s\": {:.4}, \"gflops\": {:.2}, \"conv64_s\": {conv_s:.5}, \"bn64_s\": {bn_s:.5}, \"macs_per_image\": {:.0}}}",
+        opt_times[0],
+        opt_times[1],
+        opt_times[2],
+        median(data),
+        median(fwd),
+        median(bwd),
+        median(optim),
+        flops / step / 1e9,
+        resnet18_macs(1, 28)
+    ))
+}
+
+fn epoch(root: &std::path::Path) -> fastburn::Result<String> {
+    let dev = device();
+    dev.seed(42);
+    let dls = ImageDataLoaders::from_folder(root, &FolderOptions::default(), &dev)?;
+    let mut learn = vision_learner(dls, resnet18, &dev);
+    learn.quiet(true);
+    let start = Instant::now();
+    learn.fit_one_cycle(1, 0.1)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let v = learn.recorder.values.last().expect("one epoch");
+    Ok(format!(
+        "{{\"seconds\": {seconds:.2}, \"accuracy\": {:.4}, \"valid_loss\": {:.4}}}",
+        v.metrics[0], v.valid_loss
+    ))
+}
+
+fn main() -> fastburn::Result<()> {
+    let root = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .expect("usage: bench_resnet DATA_DIR [steps|epoch]"),
+    );
+    let json = match std::env::args().nth(2).as_deref() {
+        Some("epoch") => epoch(&root)?,
+        _ => steps(&root)?,
+    };
+    println!("{json}");
+    Ok(())
+}
