@@ -81,6 +81,45 @@ pub enum AnyModel {
 }
 
 impl AnyModel {
+    /// For inference: no autodiff, BatchNorm on its running statistics, no dropout.
+    pub fn valid(self) -> Self {
+        match self {
+            AnyModel::Linear(m) => AnyModel::Linear(m.valid()),
+            AnyModel::SimpleNet(m) => AnyModel::SimpleNet(m.valid()),
+            AnyModel::ResNet(m) => AnyModel::ResNet(Box::new(m.valid())),
+        }
+    }
+
+    /// Classify one grey image (`pixels` 0..=255, `height x width`) as the model was trained:
+    /// the file's normalisation, the sigmoid for one output, the softmax otherwise. Returns the
+    /// class index and its probability. Call on a [`valid`](Self::valid) model.
+    pub fn predict_image(
+        &self,
+        info: &ModelInfo,
+        pixels: &[u8],
+        height: usize,
+        width: usize,
+    ) -> (usize, f32) {
+        let (mean, std) = info.norm.unwrap_or((0.0, 1.0));
+        let x: Vec<f32> = pixels
+            .iter()
+            .map(|&p| (p as f32 / 255.0 - mean) / std)
+            .collect();
+        let device = Device::flex();
+        let x = Tensor::<4>::from_data(TensorData::new(x, [1, 1, height, width]), &device);
+        let out: Vec<f32> = self.forward(x).into_data().iter::<f32>().collect();
+        if out.len() == 1 && !info.arch.is_vision() {
+            // One output: the sigmoid is the probability of label 1.
+            let p = 1.0 / (1.0 + (-out[0]).exp());
+            return if p > 0.5 { (1, p) } else { (0, 1.0 - p) };
+        }
+        let max = out.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let exps: Vec<f32> = out.iter().map(|o| (o - max).exp()).collect();
+        let sum: f32 = exps.iter().sum();
+        let best = (0..exps.len()).fold(0, |b, i| if exps[i] > exps[b] { i } else { b });
+        (best, exps[best] / sum)
+    }
+
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         match self {
             AnyModel::Linear(m) => m.forward(x),
