@@ -100,7 +100,8 @@ fn fastai_adam_follows_its_formula() {
         wd: 0.01,
     };
     let (lr, p0, g1, g2) = (0.1f64, 1.0f64, 0.5f64, -0.2f64);
-    let t = |v: f64| Tensor::<1>::from_floats([v as f32], &dev);
+    // A weight matrix (rank 2): weight decay applies.
+    let t = |v: f64| Tensor::<2>::from_floats([[v as f32]], &dev);
     let (p1, s1) = adam.step(lr, t(p0), t(g1), None);
     mom.set(0.8); // as fit_one_cycle moves it between steps
     let (p2, _) = adam.step(lr, p1.clone(), t(g2), s1);
@@ -116,6 +117,61 @@ fn fastai_adam_follows_its_formula() {
     let want2 = step(want1, avg2, sqr2, 2, 0.8);
     assert!((p1.into_scalar::<f32>() as f64 - want1).abs() < 1e-6);
     assert!((p2.into_scalar::<f32>() as f64 - want2).abs() < 1e-6);
+
+    // A bias or BatchNorm parameter (rank 1): fastai's `wd_bn_bias=False`, no weight decay.
+    mom.set(0.9);
+    let (b1, _) = adam.step(
+        lr,
+        Tensor::<1>::from_floats([p0 as f32], &dev),
+        Tensor::<1>::from_floats([g1 as f32], &dev),
+        None,
+    );
+    let no_wd = p0 - lr / 0.1 * avg1 / ((sqr1 / 0.01).sqrt() + 1e-5);
+    assert!((b1.into_scalar::<f32>() as f64 - no_wd).abs() < 1e-6);
+}
+
+#[test]
+fn fused_fastai_adam_matches_its_tensor_form() {
+    // On the CPU the step runs as one pass over host memory; elsewhere as tensor operations.
+    // Both must take the same steps, rank 1 (no weight decay) and rank 4 alike.
+    let dev = Device::flex();
+    let mom = MomentumHandle::new(0.95);
+    let adam = FastaiAdam {
+        mom: mom.clone(),
+        sqr_mom: 0.99,
+        eps: 1e-5,
+        wd: 0.01,
+    };
+    fn check<const D: usize>(
+        adam: &FastaiAdam,
+        mom: &MomentumHandle,
+        shape: [usize; D],
+        dev: &Device,
+    ) {
+        let mut fused = Tensor::<D>::random(shape, Distribution::Normal(0.0, 1.0), dev);
+        let mut plain = fused.clone();
+        let (mut s_fused, mut s_plain) = (None, None);
+        for (i, lr) in [0.004, 0.05, 0.1].into_iter().enumerate() {
+            mom.set(0.95 - 0.05 * i as f64);
+            let grad = Tensor::<D>::random(shape, Distribution::Normal(0.0, 0.5), dev);
+            (fused, s_fused) = adam.step(lr, fused, grad.clone(), s_fused);
+            (plain, s_plain) = adam.step_unfused(lr, plain, grad, s_plain);
+        }
+        let moved = (fused.clone() - plain.clone())
+            .abs()
+            .max()
+            .into_scalar::<f32>();
+        assert!(
+            moved < 1e-5,
+            "{shape:?}: fused and tensor steps differ by {moved}"
+        );
+        let (a, b) = (s_fused.unwrap(), s_plain.unwrap());
+        assert_eq!((a.step, b.step), (3, 3));
+        let state_diff = (a.sqr_avg - b.sqr_avg).abs().max().into_scalar::<f32>();
+        assert!(state_diff < 1e-6, "{state_diff}");
+    }
+    check(&adam, &mom, [300], &dev);
+    check(&adam, &mom, [8, 3, 7, 7], &dev);
 }
 
 #[test]
