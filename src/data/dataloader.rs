@@ -161,11 +161,9 @@ impl<D: Dataset> DataLoader<D> {
 
     /// One epoch of batches; each call starts the next epoch (and so a new shuffle).
     pub fn iter(&self) -> Batches<'_, D> {
-        let epoch = self.epoch.fetch_add(1, Ordering::Relaxed);
         Batches {
             dl: self,
-            order: self.order(epoch),
-            pos: 0,
+            batches: self.batch_indices().into_iter(),
         }
     }
 }
@@ -178,24 +176,17 @@ impl<'a, D: Dataset> IntoIterator for &'a DataLoader<D> {
     }
 }
 
-/// The batches of one epoch.
+/// The batches of one epoch, each fetched from the dataset when it is reached.
 pub struct Batches<'a, D: Dataset> {
     dl: &'a DataLoader<D>,
-    order: Vec<usize>,
-    pos: usize,
+    batches: std::vec::IntoIter<Vec<usize>>,
 }
 
 impl<D: Dataset> Iterator for Batches<'_, D> {
     type Item = D::Batch;
     fn next(&mut self) -> Option<D::Batch> {
-        let rest = self.order.len() - self.pos;
-        if rest == 0 || (self.dl.drop_last && rest < self.dl.bs) {
-            return None;
-        }
-        let end = (self.pos + self.dl.bs).min(self.order.len());
-        let batch = self.dl.dataset.batch(&self.order[self.pos..end]);
-        self.pos = end;
-        Some(batch)
+        let idx = self.batches.next()?;
+        Some(self.dl.dataset.batch(&idx))
     }
 }
 

@@ -180,7 +180,11 @@ impl ImageDataLoaders {
         valid.labels = labels;
         let norm = opts.normalize.then(|| stats(&train));
         Ok(DataLoaders {
-            train: DataLoader::new(dataset(&train, norm, device), opts.bs).shuffle(opts.seed),
+            // fastai drops the last, short training batch: a batch of a few images gives
+            // BatchNorm noisy statistics. Kept when it is the only batch.
+            train: DataLoader::new(dataset(&train, norm, device), opts.bs)
+                .shuffle(opts.seed)
+                .drop_last(train.labels.len() > opts.bs),
             valid: DataLoader::new(dataset(&valid, norm, device), opts.bs),
             vocab: train.vocab,
             norm,

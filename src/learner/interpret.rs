@@ -2,13 +2,10 @@
 
 use std::path::Path;
 
-use burn::prelude::*;
-use burn::tensor::activation;
-
 use super::base::Learner;
 use crate::data::{DataLoader, TensorDataset};
 use crate::error::Result;
-use crate::models::Model;
+use crate::models::{Model, probabilities};
 use crate::show::{CellText, Gray, save_heatmap_png, save_image_grid};
 
 /// Predictions of a learner over its validation set.
@@ -40,27 +37,6 @@ fn images(ds: &TensorDataset<4>, norm: Option<(f32, f32)>, idx: &[usize]) -> Vec
                 .collect(),
         })
         .collect()
-}
-
-/// Class probabilities from raw outputs: softmax, or for one output the sigmoid as `[1-p, p]`.
-fn probabilities(out: Tensor<2>) -> Vec<Vec<f32>> {
-    let [b, c] = out.dims();
-    let (probs, c) = if c == 1 {
-        let p: Vec<f32> = activation::sigmoid(out).into_data().iter::<f32>().collect();
-        (
-            p.iter().flat_map(|&p| [1.0 - p, p]).collect::<Vec<f32>>(),
-            2,
-        )
-    } else {
-        (
-            activation::softmax(out, 1)
-                .into_data()
-                .iter::<f32>()
-                .collect(),
-            c,
-        )
-    };
-    (0..b).map(|i| probs[i * c..(i + 1) * c].to_vec()).collect()
 }
 
 impl ClassificationInterpretation {

@@ -107,17 +107,9 @@ impl AnyModel {
             .collect();
         let device = Device::flex();
         let x = Tensor::<4>::from_data(TensorData::new(x, [1, 1, height, width]), &device);
-        let out: Vec<f32> = self.forward(x).into_data().iter::<f32>().collect();
-        if out.len() == 1 && !info.arch.is_vision() {
-            // One output: the sigmoid is the probability of label 1.
-            let p = 1.0 / (1.0 + (-out[0]).exp());
-            return if p > 0.5 { (1, p) } else { (0, 1.0 - p) };
-        }
-        let max = out.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-        let exps: Vec<f32> = out.iter().map(|o| (o - max).exp()).collect();
-        let sum: f32 = exps.iter().sum();
-        let best = (0..exps.len()).fold(0, |b, i| if exps[i] > exps[b] { i } else { b });
-        (best, exps[best] / sum)
+        let probs = probabilities(self.forward(x)).swap_remove(0);
+        let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
+        (best, probs[best])
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
@@ -171,4 +163,25 @@ pub fn trainable_params<M: Module>(module: &M) -> usize {
     let mut count = Count::default();
     module.visit(&mut count);
     count.total
+}
+
+/// Class probabilities from raw outputs, one row per item, as fastai's `get_preds` gives them:
+/// the softmax over classes, or for a single output (the chapter's 3-vs-7 models) the sigmoid
+/// as `[1 - p, p]`, so that label 1 ("3") has probability `p`.
+pub fn probabilities(out: Tensor<2>) -> Vec<Vec<f32>> {
+    let [b, c] = out.dims();
+    let (probs, c) = if c == 1 {
+        let p: Vec<f32> = burn::tensor::activation::sigmoid(out)
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        (
+            p.iter().flat_map(|&p| [1.0 - p, p]).collect::<Vec<f32>>(),
+            2,
+        )
+    } else {
+        let p = burn::tensor::activation::softmax(out, 1);
+        (p.into_data().iter::<f32>().collect(), c)
+    };
+    (0..b).map(|i| probs[i * c..(i + 1) * c].to_vec()).collect()
 }
