@@ -1,6 +1,6 @@
 //! Bench workload (fastburn side): ResNet-18 on MNIST_SAMPLE.
 //!
-//! `cargo run --release --example bench_resnet -- DATA_DIR [steps|epoch]`
+//! `cargo run --release --example bench_resnet -- DATA_DIR [steps|epoch [SEED]]`
 //! - `steps`: where a training step's time goes (data, forward, backward, optimizer), conv and
 //!   BatchNorm layers alone, and the achieved GFLOP/s;
 //! - `epoch`: `vision_learner(dls, resnet18).fit_one_cycle(1, 0.1)`, timed, with its accuracy.
@@ -137,10 +137,14 @@ fn steps(root: &std::path::Path) -> fastburn::Result<String> {
     ))
 }
 
-fn epoch(root: &std::path::Path) -> fastburn::Result<String> {
+fn epoch(root: &std::path::Path, seed: u64) -> fastburn::Result<String> {
     let dev = device();
-    dev.seed(42);
-    let dls = ImageDataLoaders::from_folder(root, &FolderOptions::default(), &dev)?;
+    dev.seed(seed);
+    let opts = FolderOptions {
+        seed,
+        ..FolderOptions::default()
+    };
+    let dls = ImageDataLoaders::from_folder(root, &opts, &dev)?;
     let mut learn = vision_learner(dls, resnet18, &dev);
     learn.quiet(true);
     let start = Instant::now();
@@ -148,8 +152,8 @@ fn epoch(root: &std::path::Path) -> fastburn::Result<String> {
     let seconds = start.elapsed().as_secs_f64();
     let v = learn.recorder.values.last().expect("one epoch");
     Ok(format!(
-        "{{\"seconds\": {seconds:.2}, \"accuracy\": {:.4}, \"valid_loss\": {:.4}}}",
-        v.metrics[0], v.valid_loss
+        "{{\"seed\": {seed}, \"seconds\": {seconds:.2}, \"accuracy\": {:.4}, \"train_loss\": {:.4}, \"valid_loss\": {:.4}}}",
+        v.metrics[0], v.train_loss, v.valid_loss
     ))
 }
 
@@ -157,10 +161,13 @@ fn main() -> fastburn::Result<()> {
     let root = PathBuf::from(
         std::env::args()
             .nth(1)
-            .expect("usage: bench_resnet DATA_DIR [steps|epoch]"),
+            .expect("usage: bench_resnet DATA_DIR [steps|epoch [SEED]]"),
     );
+    let seed = std::env::args()
+        .nth(3)
+        .map_or(42, |s| s.parse().expect("SEED is a number"));
     let json = match std::env::args().nth(2).as_deref() {
-        Some("epoch") => epoch(&root)?,
+        Some("epoch") => epoch(&root, seed)?,
         _ => steps(&root)?,
     };
     println!("{json}");

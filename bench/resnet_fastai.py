@@ -1,6 +1,6 @@
 """Bench workload (fastai side): the chapter's ResNet-18 on MNIST_SAMPLE.
 
-    python resnet_fastai.py DATA_DIR [steps|epoch]
+    python resnet_fastai.py DATA_DIR [steps|epoch [SEED]]
 
 steps: a training step's time (batch of 64, 3-channel 28x28 as fastai loads MNIST), GFLOP/s;
 epoch: `vision_learner(dls, resnet18, pretrained=False, loss_func=F.cross_entropy,
@@ -13,7 +13,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from fastai.vision.all import ImageDataLoaders, Path, accuracy, resnet18, vision_learner
+from fastai.vision.all import ImageDataLoaders, Path, accuracy, resnet18, set_seed, vision_learner
 
 def resnet18_macs(n_in, size):
     """Multiply-accumulates of one forward pass (the same count as bench/resnet.rs)."""
@@ -35,7 +35,8 @@ def resnet18_macs(n_in, size):
 
 path = Path(sys.argv[1])
 mode = sys.argv[2] if len(sys.argv) > 2 else "steps"
-torch.manual_seed(42)
+seed = int(sys.argv[3]) if len(sys.argv) > 3 else 42
+set_seed(seed)
 dls = ImageDataLoaders.from_folder(path)
 learn = vision_learner(dls, resnet18, pretrained=False, loss_func=F.cross_entropy, metrics=accuracy)
 
@@ -44,8 +45,9 @@ if mode == "epoch":
         start = time.perf_counter()
         learn.fit_one_cycle(1, 0.1)
         seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "accuracy": float(learn.recorder.values[-1][2]),
-                      "valid_loss": float(learn.recorder.values[-1][1])}))
+    train_loss, valid_loss, acc = (float(v) for v in learn.recorder.values[-1])
+    print(json.dumps({"seed": seed, "seconds": seconds, "accuracy": acc,
+                      "train_loss": train_loss, "valid_loss": valid_loss}))
 else:
     model = learn.model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)

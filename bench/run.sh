@@ -6,6 +6,7 @@
 #       load   PNGs into one tensor (fastburn vs the chapter's torch.stack code)
 #       train  the chapter's Linear (10 epochs) and simple_net (40 epochs) Learners vs fastai's
 #       resnet ResNet-18: a training step (phases, GFLOP/s) and fit_one_cycle(1, 0.1) vs fastai's
+#              (SEEDS="42 1 2" runs the epoch once per seed on each side; default 42)
 #              ("all" runs load and train; resnet takes tens of minutes, so it runs on request)
 #       DATA   an extracted MNIST_SAMPLE folder or its .tgz
 #              (default: $FASTBURN_SHARED_DATA or ../shared/data, mnist_sample.tgz)
@@ -83,15 +84,24 @@ print("fastburn step: " + ", ".join(f"{k} {100 * r[k + '_s'] / t:.0f}%" for k in
 print(f"one 64->64 3x3 conv fwd+bwd {1000 * r['conv64_s']:.1f} ms; one BatchNorm(64) fwd+bwd {1000 * r['bn64_s']:.1f} ms")
 print(f"optimizer step alone: fastai Adam {r['fastai_adam_s']:.3f} s, burn Adam {r['burn_adam_s']:.3f} s, SGD {r['sgd_s']:.3f} s")
 PY
-echo "== workload: vision_learner(dls, resnet18).fit_one_cycle(1, 0.1) on MNIST_SAMPLE"
-rust=$(target/release/examples/bench_resnet "$data" epoch)
-py=$("$venv/bin/python" bench/resnet_fastai.py "$data" epoch)
-python3 - "$rust" "$py" <<'PY'
-import json, sys
-r, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(f"{'':10} {'seconds':>8} {'accuracy':>9}")
-print(f"{'fastburn':10} {r['seconds']:>8.1f} {r['accuracy']:>9.4f}")
-print(f"{'fastai':10} {p['seconds']:>8.1f} {p['accuracy']:>9.4f}")
-print(f"ratio: fastburn's epoch takes {r['seconds'] / p['seconds']:.2f}x fastai's")
+seeds=${SEEDS:-42}
+echo "== workload: vision_learner(dls, resnet18).fit_one_cycle(1, 0.1) on MNIST_SAMPLE, seeds: $seeds"
+rows=()
+for seed in $seeds; do
+  rows+=("$(target/release/examples/bench_resnet "$data" epoch "$seed")")
+  rows+=("$("$venv/bin/python" bench/resnet_fastai.py "$data" epoch "$seed")")
+done
+python3 - "${rows[@]}" <<'PY'
+import json, statistics, sys
+rows = [json.loads(a) for a in sys.argv[1:]]
+sides = {"fastburn": rows[0::2], "fastai": rows[1::2]}
+print(f"{'':10} {'seed':>5} {'seconds':>8} {'train_loss':>11} {'valid_loss':>11} {'accuracy':>9}")
+for name, runs in sides.items():
+    for r in runs:
+        print(f"{name:10} {r['seed']:>5} {r['seconds']:>8.1f} {r['train_loss']:>11.4f} {r['valid_loss']:>11.4f} {r['accuracy']:>9.4f}")
+for name, runs in sides.items():
+    print(f"{name}: mean accuracy {statistics.mean(r['accuracy'] for r in runs):.4f} over {len(runs)} seed(s)")
+t = {name: statistics.median(r["seconds"] for r in runs) for name, runs in sides.items()}
+print(f"ratio: fastburn's epoch takes {t['fastburn'] / t['fastai']:.2f}x fastai's (median seconds)")
 PY
 fi
