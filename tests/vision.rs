@@ -89,16 +89,22 @@ fn batchnorm_normalises_by_batch_in_training_and_by_running_stats_in_eval() {
     assert!(diff < 1e-5, "{diff}");
 }
 
-#[test]
-fn fastai_adam_follows_its_formula() {
-    let dev = Device::flex();
-    let mom = MomentumHandle::new(0.9);
+/// fastai's Adam with its defaults, and the handle `fit_one_cycle` moves its momentum with.
+fn fastai_adam(mom: f64) -> (FastaiAdam, MomentumHandle) {
+    let handle = MomentumHandle::new(mom);
     let adam = FastaiAdam {
-        mom: mom.clone(),
+        mom: handle.clone(),
         sqr_mom: 0.99,
         eps: 1e-5,
         wd: 0.01,
     };
+    (adam, handle)
+}
+
+#[test]
+fn fastai_adam_follows_its_formula() {
+    let dev = Device::flex();
+    let (adam, mom) = fastai_adam(0.9);
     let (lr, p0, g1, g2) = (0.1f64, 1.0f64, 0.5f64, -0.2f64);
     // A weight matrix (rank 2): weight decay applies.
     let t = |v: f64| Tensor::<2>::from_floats([[v as f32]], &dev);
@@ -135,13 +141,7 @@ fn fused_fastai_adam_matches_its_tensor_form() {
     // On the CPU the step runs as one pass over host memory; elsewhere as tensor operations.
     // Both must take the same steps, rank 1 (no weight decay) and rank 4 alike.
     let dev = Device::flex();
-    let mom = MomentumHandle::new(0.95);
-    let adam = FastaiAdam {
-        mom: mom.clone(),
-        sqr_mom: 0.99,
-        eps: 1e-5,
-        wd: 0.01,
-    };
+    let (adam, mom) = fastai_adam(0.95);
     fn check<const D: usize>(
         adam: &FastaiAdam,
         mom: &MomentumHandle,
@@ -237,7 +237,10 @@ fn image_dataloaders_from_folder() {
     let dls = ImageDataLoaders::from_folder(&root, &FolderOptions::default(), &dev).unwrap();
     assert_eq!(dls.vocab, ["3", "7"]);
     assert_eq!(dls.train.dataset.x.dims(), [700, 1, 28, 28]);
-    assert_eq!((dls.train.bs, dls.train.len()), (64, 11));
+    // fastai drops the short last training batch (700 = 10 * 64 + 60), never a validation one.
+    assert_eq!((dls.train.bs, dls.train.len()), (64, 10));
+    assert_eq!(dls.train.batch_indices().concat().len(), 640);
+    assert_eq!(dls.valid.len(), 11);
     // Normalised with the training set's statistics: mean 0 and std 1 there.
     let x = dls.train.dataset.x.clone().inner();
     assert!(x.clone().mean().into_scalar::<f32>().abs() < 1e-4);

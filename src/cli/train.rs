@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::data::{
     DataLoaders, DataSet, FolderOptions, ImageDataLoaders, Resolved, TensorDataset, URLs,
@@ -62,6 +62,10 @@ pub struct TrainArgs {
     /// Use at most this many validation images (picked evenly)
     #[arg(long, value_name = "N")]
     pub max_valid: Option<usize>,
+    /// Start from the weights of a model saved by --save (fastai's `learn.load`), e.g. to
+    /// train it more with a second, gentler cycle; it must have the same architecture and classes
+    #[arg(long, value_name = "FILE")]
+    pub init: Option<PathBuf>,
     /// Save the trained model here (written atomically)
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
@@ -84,6 +88,7 @@ impl TrainArgs {
             data: DataArg { data: None },
             max_train: None,
             max_valid: None,
+            init: None,
             save: None,
             quiet: false,
         }
@@ -189,6 +194,9 @@ fn fit<M: Model>(
     one_cycle: bool,
 ) -> Result<()> {
     learn.quiet(args.quiet);
+    if let Some(path) = &args.init {
+        start_from(&mut learn, args.model, path)?;
+    }
     if one_cycle {
         learn.fit_one_cycle(epochs, lr)?;
     } else {
@@ -201,5 +209,34 @@ fn fit<M: Model>(
         learn.save(args.model, path)?;
         println!("saved {}", path.display());
     }
+    Ok(())
+}
+
+/// Load `path` into the learner's model, refusing a file trained for another architecture or
+/// other classes (its weights would not fit, or its outputs would mean other labels).
+fn start_from<M: Model>(learn: &mut Learner<M>, arch: Arch, path: &Path) -> Result<()> {
+    let refuse = |what: String| Error::ModelFile {
+        path: path.to_path_buf(),
+        reason: format!(
+            "{what}; pass --init a file saved by `fastburn train --save` with the same --model \
+             and data"
+        ),
+    };
+    let saved = crate::models::read_model_info(path)?;
+    if saved.arch != arch {
+        return Err(refuse(format!(
+            "it holds a {} model, not {}",
+            saved.arch.name(),
+            arch.name()
+        )));
+    }
+    if saved.vocab != learn.dls.vocab {
+        return Err(refuse(format!(
+            "its classes {:?} differ from the data's {:?}",
+            saved.vocab, learn.dls.vocab
+        )));
+    }
+    learn.load(path)?;
+    println!("starting from {}", path.display());
     Ok(())
 }

@@ -87,6 +87,12 @@ fn read_file(path: &Path) -> Result<(ModelInfo, Vec<u8>)> {
     Ok((ModelInfo { arch, vocab, norm }, rest[end + 2..].to_vec()))
 }
 
+/// What a model file says it holds (architecture, classes, normalisation), read from its header:
+/// to check a file fits before loading its weights.
+pub fn read_model_info(path: &Path) -> Result<ModelInfo> {
+    Ok(read_file(path)?.0)
+}
+
 /// Load weights saved by [`save_model`] into `model`, which must have the saved architecture.
 pub fn load_into<M: Model>(model: M, path: &Path) -> Result<(M, ModelInfo)> {
     let (info, weights) = read_file(path)?;

@@ -9,7 +9,7 @@ mod simple_net;
 use burn::module::Module;
 use burn::prelude::*;
 
-pub use file::{ModelInfo, load_into, load_model, save_model};
+pub use file::{ModelInfo, load_into, load_model, read_model_info, save_model};
 pub use linear::{LinearModel, linear};
 pub use resnet::{BasicBlock, FastaiHead, ResNet, ResNetBody, resnet18, resnet34};
 pub use simple_net::{SimpleNet, simple_net};
