@@ -25,7 +25,9 @@ impl MomentumHandle {
     }
 }
 
-/// `Adam(params, lr, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.01)` as fastai defines it.
+/// `Adam(params, lr, mom=0.9, sqr_mom=0.99, eps=1e-5, wd=0.01)` as fastai defines it, with its
+/// Learner's default `wd_bn_bias=False` (no weight decay on BatchNorm parameters and biases).
+/// On the CPU backend each step is one fused pass over the weights.
 #[derive(Debug, Clone)]
 pub struct FastaiAdam {
     pub mom: MomentumHandle,

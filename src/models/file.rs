@@ -89,6 +89,12 @@ fn read_file(path: &Path) -> Result<(ModelInfo, Vec<u8>)> {
 
 /// What a model file says it holds (architecture, classes, normalisation), read from its header:
 /// to check a file fits before loading its weights.
+///
+/// ```no_run
+/// let info = fastburn::models::read_model_info(std::path::Path::new("mnist_resnet18.fbm"))?;
+/// assert_eq!(info.vocab.len(), 10);
+/// # Ok::<(), fastburn::Error>(())
+/// ```
 pub fn read_model_info(path: &Path) -> Result<ModelInfo> {
     Ok(read_file(path)?.0)
 }

@@ -168,6 +168,17 @@ pub fn trainable_params<M: Module>(module: &M) -> usize {
 /// Class probabilities from raw outputs, one row per item, as fastai's `get_preds` gives them:
 /// the softmax over classes, or for a single output (the chapter's 3-vs-7 models) the sigmoid
 /// as `[1 - p, p]`, so that label 1 ("3") has probability `p`.
+///
+/// ```
+/// use fastburn::prelude::*;
+/// let dev = Device::flex();
+/// let two_classes = Tensor::<2>::from_floats([[0.0, 0.0], [2.0, 0.0]], &dev);
+/// let p = fastburn::models::probabilities(two_classes);
+/// assert_eq!(p[0], [0.5, 0.5]);
+/// assert!((p[1][0] - 0.8808).abs() < 1e-4);
+/// let one_output = Tensor::<2>::from_floats([[0.0]], &dev);
+/// assert_eq!(fastburn::models::probabilities(one_output)[0], [0.5, 0.5]);
+/// ```
 pub fn probabilities(out: Tensor<2>) -> Vec<Vec<f32>> {
     let [b, c] = out.dims();
     let (probs, c) = if c == 1 {
