@@ -52,7 +52,13 @@ fn bad(path: &Path, reason: impl Into<String>) -> Error {
 
 /// Split a model file into its header and its weight bytes.
 fn read_file(path: &Path) -> Result<(ModelInfo, Vec<u8>)> {
-    let bytes = std::fs::read(path).at(path)?;
+    let mut bytes = std::fs::read(path).at(path)?;
+    let (info, weights_at) = parse_header(path, &bytes)?;
+    Ok((info, bytes.split_off(weights_at)))
+}
+
+/// The header at the start of `bytes`, and where the weights begin.
+fn parse_header(path: &Path, bytes: &[u8]) -> Result<(ModelInfo, usize)> {
     let rest = bytes.strip_prefix(MAGIC.as_bytes()).ok_or_else(|| {
         bad(
             path,
@@ -84,7 +90,7 @@ fn read_file(path: &Path) -> Result<(ModelInfo, Vec<u8>)> {
         }
     }
     let arch = arch.ok_or_else(|| bad(path, "header names no architecture"))?;
-    Ok((ModelInfo { arch, vocab, norm }, rest[end + 2..].to_vec()))
+    Ok((ModelInfo { arch, vocab, norm }, MAGIC.len() + end + 2))
 }
 
 /// What a model file says it holds (architecture, classes, normalisation), read from its header:
@@ -96,8 +102,17 @@ fn read_file(path: &Path) -> Result<(ModelInfo, Vec<u8>)> {
 /// # Ok::<(), fastburn::Error>(())
 /// ```
 pub fn read_model_info(path: &Path) -> Result<ModelInfo> {
-    Ok(read_file(path)?.0)
+    use std::io::Read;
+    // The header is a few lines; the weights after it are megabytes, not read here.
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_HEADER).read_to_end(&mut head))
+        .at(path)?;
+    Ok(parse_header(path, &head)?.0)
 }
+
+/// More than any header needs (a vocab of thousands of class names).
+const MAX_HEADER: u64 = 1 << 20;
 
 /// Load weights saved by [`save_model`] into `model`, which must have the saved architecture.
 pub fn load_into<M: Model>(model: M, path: &Path) -> Result<(M, ModelInfo)> {
