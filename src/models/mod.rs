@@ -105,7 +105,13 @@ impl AnyModel {
             .iter()
             .map(|&p| (p as f32 / 255.0 - mean) / std)
             .collect();
-        let device = Device::flex();
+        // Where the model's weights are (the CPU, or a GPU with the cuda/wgpu features).
+        let devices = match self {
+            AnyModel::Linear(m) => m.devices(),
+            AnyModel::SimpleNet(m) => m.devices(),
+            AnyModel::ResNet(m) => m.devices(),
+        };
+        let device = devices.into_iter().next().unwrap_or_else(Device::flex);
         let x = Tensor::<4>::from_data(TensorData::new(x, [1, 1, height, width]), &device);
         let probs = probabilities(self.forward(x)).swap_remove(0);
         let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
