@@ -3,6 +3,10 @@
 //!
 //! `cargo run --release --example bench_load -- DATA_DIR [REPEATS]`
 
+// The same allocator as the `fastburn` binary, so the bench times what users run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::time::Instant;
 

@@ -7,6 +7,10 @@
 //!
 //! Prints one JSON line.
 
+// The same allocator as the `fastburn` binary, so the bench times what users run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::time::Instant;
 

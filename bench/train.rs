@@ -4,6 +4,10 @@
 //!
 //! `cargo run --release --example bench_train -- DATA_DIR`
 
+// The same allocator as the `fastburn` binary, so the bench times what users run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
