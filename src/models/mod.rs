@@ -1,6 +1,7 @@
 //! Models: the chapter's linear model and `simple_net`, as Burn modules, and a file format that
 //! remembers which architecture and classes a saved model has.
 
+mod conv;
 mod file;
 mod linear;
 mod resnet;

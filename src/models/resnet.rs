@@ -3,6 +3,8 @@
 
 use burn::module::Initializer;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+
+use super::conv::conv2d;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu,
@@ -69,11 +71,11 @@ impl BasicBlock {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = match &self.downsample {
-            Some(d) => d.bn.forward(d.conv.forward(x.clone())),
+            Some(d) => d.bn.forward(conv2d(&d.conv, x.clone())),
             None => x.clone(),
         };
-        let out = self.relu.forward(self.bn1.forward(self.conv1.forward(x)));
-        let out = self.bn2.forward(self.conv2.forward(out));
+        let out = self.relu.forward(self.bn1.forward(conv2d(&self.conv1, x)));
+        let out = self.bn2.forward(conv2d(&self.conv2, out));
         self.relu.forward(out + identity)
     }
 }
@@ -124,7 +126,7 @@ impl ResNetBody {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut x = self
             .maxpool
-            .forward(self.relu.forward(self.bn1.forward(self.conv1.forward(x))));
+            .forward(self.relu.forward(self.bn1.forward(conv2d(&self.conv1, x))));
         for block in self
             .layer1
             .iter()
