@@ -1,11 +1,17 @@
-//! A convolution whose backward pass uses both CPU cores.
+//! ResNet's convolutions, computed faster on the CPU than `Conv2d::forward`, with the same
+//! parameters, record and results.
 //!
-//! Burn's Flex backend computes a convolution's input gradient as a transposed convolution, and
-//! runs that on one thread when its output is under 256 K values: for ResNet-18 on 28x28 digits
-//! with a batch of 64, that is every layer. It was the largest serial part of a training step
-//! (bench/README.md). Here the same Burn kernels run on slices of the batch in parallel, and the
-//! weight gradient alongside: the numbers are Burn's, only the scheduling differs. Other
-//! backends (GPUs, inference without autodiff) take Burn's own path unchanged.
+//! - Burn's Flex backend computes a convolution's input gradient as a transposed convolution and
+//!   runs it on one thread when its output is under 256 K values: for ResNet-18 on 28x28 digits
+//!   at batch 64, every layer. That was the largest serial part of a training step
+//!   (bench/README.md). A custom autodiff op (Burn's backend-extension API) runs the same Burn
+//!   kernels on slices of the batch in parallel, and the weight gradient alongside: the numbers
+//!   are Burn's, only the scheduling differs.
+//! - A convolution with one output position (the last stage's 1x1 maps) is one matrix product
+//!   over the kernel taps that touch the input, instead of im2col over mostly zero padding.
+//!
+//! Other backends (GPUs) and inference without autodiff use Burn's convolution, apart from the
+//! second point, which is the same arithmetic on any backend.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
@@ -23,7 +29,7 @@ use rayon::prelude::*;
 /// Autodiff on Flex, as `Device::flex().autodiff()` builds it (no gradient checkpointing).
 type FlexAutodiff = Autodiff<Flex>;
 
-/// `conv.forward(x)`, with the backward pass above on the autodiff CPU device.
+/// `conv.forward(x)`, computed as the module documentation says.
 pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
         return conv.forward(x);

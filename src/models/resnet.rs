@@ -228,3 +228,76 @@ pub fn resnet34(n_in: usize, n_out: usize, device: &Device) -> ResNet {
         head: FastaiHead::new(512, n_out, device),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    /// The body as Burn's own modules compute it (`Conv2d::forward`): the reference for
+    /// [`super::super::conv`]'s faster convolutions.
+    fn reference_forward(body: &ResNetBody, x: Tensor<4>) -> Tensor<4> {
+        let block = |b: &BasicBlock, x: Tensor<4>| {
+            let identity = match &b.downsample {
+                Some(d) => d.bn.forward(d.conv.forward(x.clone())),
+                None => x.clone(),
+            };
+            let out = b.relu.forward(b.bn1.forward(b.conv1.forward(x)));
+            b.relu
+                .forward(b.bn2.forward(b.conv2.forward(out)) + identity)
+        };
+        let mut x = body
+            .maxpool
+            .forward(body.relu.forward(body.bn1.forward(body.conv1.forward(x))));
+        for b in body
+            .layer1
+            .iter()
+            .chain(&body.layer2)
+            .chain(&body.layer3)
+            .chain(&body.layer4)
+        {
+            x = block(b, x);
+        }
+        x
+    }
+
+    /// A whole ResNet-18 body on 28x28 digits, trained mode: the features and the gradients of
+    /// the input and of convolution weights in every stage (stride 1 and 2, 7x7, 3x3 on 7x7 down
+    /// to 1x1 maps, a 1x1 shortcut) are Burn's, up to float rounding.
+    #[test]
+    fn faster_convolutions_give_burns_features_and_gradients() {
+        let dev = Device::flex().autodiff();
+        dev.seed(5);
+        let body = ResNetBody::new(1, [2, 2, 2, 2], &dev);
+        let x = Tensor::<4>::random([8, 1, 28, 28], Distribution::Normal(0.0, 1.0), &dev);
+        let r = Tensor::<4>::random([8, 512, 1, 1], Distribution::Normal(0.0, 1.0), &dev);
+        let floats = |t: Tensor<4>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        let run = |forward: &dyn Fn(Tensor<4>) -> Tensor<4>| {
+            let x = x.clone().require_grad();
+            let features = forward(x.clone());
+            let grads = (features.clone() * r.clone()).sum().backward();
+            let weights = [
+                &body.conv1,
+                &body.layer1[0].conv1,
+                &body.layer2[0].conv1,
+                &body.layer3[1].conv2,
+                &body.layer4[0].conv1,
+                &body.layer4[0].downsample.as_ref().unwrap().conv,
+                &body.layer4[1].conv2,
+            ];
+            let mut out = vec![floats(features), floats(x.grad(&grads).unwrap())];
+            out.extend(weights.map(|c| floats(c.weight.val().grad(&grads).unwrap())));
+            out
+        };
+        let ours = run(&|x| body.forward(x));
+        let burns = run(&|x| reference_forward(&body, x));
+        for (i, (a, b)) in ours.iter().zip(&burns).enumerate() {
+            let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(
+                scale > 0.0 && diff <= 1e-4 * scale,
+                "tensor {i}: {diff} vs scale {scale}"
+            );
+        }
+    }
+}
