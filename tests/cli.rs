@@ -348,6 +348,7 @@ fn resnet_train_predict_interpret_and_lr_find() {
         "256",
         "--max-valid",
         "64",
+        "--normalize",
         "--save",
         model.to_str().unwrap(),
     ];
@@ -355,6 +356,23 @@ fn resnet_train_predict_interpret_and_lr_find() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(stdout.contains("(one-cycle)"), "{stdout}");
+    // --normalize stores the training set's statistics with the model (for predict and
+    // interpret), and training on from it with --init keeps normalising the same way.
+    let norm = fastburn::models::read_model_info(&model).unwrap().norm;
+    let (mean, std) = norm.expect("normalised");
+    assert!(
+        mean > 0.05 && mean < 0.25 && std > 0.2 && std < 0.45,
+        "{mean} {std}"
+    );
+    let more = home.path().join("r18_more.fbm");
+    let mut again = args.to_vec();
+    again.retain(|a| *a != "--normalize");
+    let n = again.len();
+    again[n - 1] = more.to_str().unwrap();
+    again.extend(["--init", model.to_str().unwrap(), "-q"]);
+    let out = fastburn(home.path(), &again);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(fastburn::models::read_model_info(&more).unwrap().norm, norm);
     assert!(
         stdout.contains("epoch  train_loss  valid_loss  accuracy  time\n0 "),
         "{stdout}"
@@ -507,4 +525,35 @@ fn resnet_train_predict_interpret_and_lr_find() {
         text(&out.stdout)
     );
     assert!(image::open(&plot).is_ok());
+}
+
+#[test]
+fn resnet_same_seed_same_numbers() {
+    // The convolutions' backward pass runs on several threads (src/models/conv.rs); each thread
+    // owns its slice of the batch, so the numbers must not depend on scheduling. (Separate
+    // processes: tests in one process share the seeded generator.)
+    let home = tempfile::tempdir().unwrap();
+    let args = [
+        "train",
+        "--model",
+        "resnet18",
+        "--bs",
+        "32",
+        "--max-train",
+        "96",
+        "--max-valid",
+        "64",
+        "--lr",
+        "0.01",
+        "--seed",
+        "3",
+    ];
+    let run = || {
+        let out = fastburn(home.path(), &args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        table_without_times(&text(&out.stdout))
+    };
+    let first = run();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first, run());
 }

@@ -241,10 +241,24 @@ fn image_dataloaders_from_folder() {
     assert_eq!((dls.train.bs, dls.train.len()), (64, 10));
     assert_eq!(dls.train.batch_indices().concat().len(), 640);
     assert_eq!(dls.valid.len(), 11);
-    // Normalised with the training set's statistics: mean 0 and std 1 there.
+    // Raw pixels / 255 by default (fastai without pretrained weights): background 0, ink to 1.
+    assert_eq!(dls.norm, None);
     let x = dls.train.dataset.x.clone().inner();
+    assert_eq!(x.clone().min().into_scalar::<f32>(), 0.0);
+    assert_eq!(x.clone().max().into_scalar::<f32>(), 1.0);
+    // On request, normalised with the training set's statistics: mean 0 and std 1 there.
+    let opts = FolderOptions {
+        normalize: true,
+        ..FolderOptions::default()
+    };
+    let normed = ImageDataLoaders::from_folder(&root, &opts, &dev).unwrap();
+    let (mean, std) = normed.norm.unwrap();
+    let x = normed.train.dataset.x.clone().inner();
     assert!(x.clone().mean().into_scalar::<f32>().abs() < 1e-4);
-    assert!((x.var(0).mean().into_scalar::<f32>() - 1.0).abs() < 0.5);
+    assert!((x.clone().var(0).mean().into_scalar::<f32>() - 1.0).abs() < 0.5);
+    let raw = dls.train.dataset.x.clone().inner();
+    let back = x * std + mean;
+    assert!((back - raw).abs().max().into_scalar::<f32>() < 1e-5);
     let y: Vec<i64> = dls
         .valid
         .dataset

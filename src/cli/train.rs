@@ -72,6 +72,10 @@ pub struct TrainArgs {
     /// Print only the final accuracy: no epoch table, no progress bar
     #[arg(long, short)]
     pub quiet: bool,
+    /// Normalise the resnets' inputs with the training set's mean and standard deviation (off
+    /// by default, as fastai without pretrained weights; with --init, as the saved model was)
+    #[arg(long)]
+    pub normalize: bool,
 }
 
 impl TrainArgs {
@@ -91,6 +95,7 @@ impl TrainArgs {
             init: None,
             save: None,
             quiet: false,
+            normalize: false,
         }
     }
 }
@@ -106,11 +111,17 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 pub fn loaders(resolved: &Resolved, args: &TrainArgs) -> Result<DataLoaders<TensorDataset<4>>> {
     let device = crate::device();
     if args.model.is_vision() {
+        // A model trained on normalised inputs goes on with inputs normalised the same way.
+        let saved_normalized = match &args.init {
+            Some(path) => crate::models::read_model_info(path)?.norm.is_some(),
+            None => false,
+        };
         let opts = FolderOptions {
             bs: args.bs.unwrap_or(64),
             seed: args.seed,
             max_train: args.max_train,
             max_valid: args.max_valid,
+            normalize: args.normalize || saved_normalized,
             ..FolderOptions::default()
         };
         return ImageDataLoaders::from_folder(&resolved.path, &opts, &device);
