@@ -14,6 +14,7 @@
 //! second point, which is the same arithmetic on any backend.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
@@ -54,10 +55,7 @@ pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         conv.groups,
     );
     let out = match ParallelConv2dBackward
-        .prepare::<burn::backend::autodiff::checkpoint::strategy::NoCheckpointing>([
-            x_ad.node(),
-            weight_ad.node(),
-        ])
+        .prepare::<NoCheckpointing>([x_ad.node(), weight_ad.node()])
         .compute_bound()
         .stateful()
     {
