@@ -16,10 +16,9 @@ use std::time::Instant;
 
 use burn::nn::BatchNormConfig;
 use burn::nn::conv::Conv2dConfig;
-use burn::optim::GradientsParams;
 use burn::tensor::Distribution;
 use fastburn::data::{Dataset, FolderOptions, ImageDataLoaders};
-use fastburn::learner::vision_learner;
+use fastburn::learner::{OptFunc, Optimizer, vision_learner};
 use fastburn::models::resnet18;
 use fastburn::prelude::*;
 
@@ -62,7 +61,8 @@ fn steps(root: &std::path::Path) -> fastburn::Result<String> {
     };
     let dls = ImageDataLoaders::from_folder(root, &opts, &dev)?;
     let mut model = resnet18(1, 2, &dev);
-    let mut opt = fastburn::learner::OptFunc::FASTAI_ADAM.build();
+    let mut opt = Optimizer::new(OptFunc::ADAM, model.param_groups());
+    opt.set_lrs(&[1e-3]);
     let (mut data, mut fwd, mut bwd, mut optim, mut total) =
         (vec![], vec![], vec![], vec![], vec![]);
     for (i, idx) in dls.train.batch_indices().into_iter().enumerate() {
@@ -73,9 +73,9 @@ fn steps(root: &std::path::Path) -> fastburn::Result<String> {
         let loss = cross_entropy(model.forward(xb), yb);
         let _ = loss.clone().into_scalar::<f32>();
         let t2 = Instant::now();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let mut grads = loss.backward();
         let t3 = Instant::now();
-        model = opt.step(1e-3, model, grads);
+        model = opt.step(model, &mut grads);
         let _ = model.head.lin2.weight.val().into_data();
         let t4 = Instant::now();
         if i >= 2 {
@@ -106,20 +106,22 @@ fn steps(root: &std::path::Path) -> fastburn::Result<String> {
     };
     let conv_s = time(&|| conv.forward(x.clone()));
     let bn_s = time(&|| bn.forward(x.clone()));
-    // The optimizer step alone, for fastai's Adam (ours), Burn's Adam and plain SGD.
+    // The optimizer step alone, for fastai's Adam, SGD with momentum and plain SGD.
     let idx: Vec<usize> = (0..bs).collect();
     let (xb, yb) = dls.train.dataset.batch(&idx);
     let mut opt_times = Vec::new();
-    for opt_func in [OptFunc::FASTAI_ADAM, OptFunc::ADAM, OptFunc::SGD] {
-        let mut opt = opt_func.build();
+    for opt_func in [
+        OptFunc::ADAM,
+        OptFunc::Sgd { mom: 0.9, wd: 0.0 },
+        OptFunc::SGD,
+    ] {
+        let mut opt = Optimizer::new(opt_func, model.param_groups());
+        opt.set_lrs(&[1e-4]);
         let mut times = Vec::new();
         for _ in 0..4 {
-            let grads = GradientsParams::from_grads(
-                cross_entropy(model.forward(xb.clone()), yb.clone()).backward(),
-                &model,
-            );
+            let mut grads = cross_entropy(model.forward(xb.clone()), yb.clone()).backward();
             let t = Instant::now();
-            model = opt.step(1e-4, model, grads);
+            model = opt.step(model, &mut grads);
             let _ = model.head.lin2.weight.val().into_data();
             times.push(t.elapsed().as_secs_f64());
         }
@@ -128,7 +130,7 @@ fn steps(root: &std::path::Path) -> fastburn::Result<String> {
     let step = median(total);
     let flops = 3.0 * 2.0 * resnet18_macs(1, 28) * bs as f64;
     Ok(format!(
-        "{{\"bs\": {bs}, \"fastai_adam_s\": {:.4}, \"burn_adam_s\": {:.4}, \"sgd_s\": {:.4}, \"step_s\": {step:.4}, \"data_s\": {:.4}, \"forward_s\": {:.4}, \"backward_s\": {:.4}, \"optimizer_s\": {:.4}, \"gflops\": {:.2}, \"conv64_s\": {conv_s:.5}, \"bn64_s\": {bn_s:.5}, \"macs_per_image\": {:.0}}}",
+        "{{\"bs\": {bs}, \"fastai_adam_s\": {:.4}, \"sgd_mom_s\": {:.4}, \"sgd_s\": {:.4}, \"step_s\": {step:.4}, \"data_s\": {:.4}, \"forward_s\": {:.4}, \"backward_s\": {:.4}, \"optimizer_s\": {:.4}, \"gflops\": {:.2}, \"conv64_s\": {conv_s:.5}, \"bn64_s\": {bn_s:.5}, \"macs_per_image\": {:.0}}}",
         opt_times[0],
         opt_times[1],
         opt_times[2],
@@ -154,7 +156,7 @@ fn epoch(root: &std::path::Path, seed: u64) -> fastburn::Result<String> {
     let start = Instant::now();
     learn.fit_one_cycle(1, 0.1)?;
     let seconds = start.elapsed().as_secs_f64();
-    let v = learn.recorder.values.last().expect("one epoch");
+    let v = learn.recorder().values.last().expect("one epoch");
     Ok(format!(
         "{{\"seed\": {seed}, \"seconds\": {seconds:.2}, \"accuracy\": {:.4}, \"train_loss\": {:.4}, \"valid_loss\": {:.4}}}",
         v.metrics[0], v.train_loss, v.valid_loss

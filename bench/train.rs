@@ -28,7 +28,7 @@ fn fit<M: Model>(
     let seconds = start.elapsed().as_secs_f64();
     Ok((
         seconds,
-        learn.recorder.values.last().map_or(0.0, |v| v.metrics[0]),
+        learn.recorder().values.last().map_or(0.0, |v| v.metrics[0]),
     ))
 }
 

@@ -6,8 +6,7 @@
 
 use std::path::PathBuf;
 
-use fastburn::data::{DataLoaders, URLs, resolve_data};
-use fastburn::models::Arch;
+use fastburn::data::{Config, DataLoaders, URLs};
 use fastburn::prelude::*;
 
 fn main() -> fastburn::Result<()> {
@@ -15,7 +14,7 @@ fn main() -> fastburn::Result<()> {
     let dev = device();
     dev.seed(42);
     let arg = std::env::args().nth(1).map(PathBuf::from);
-    let data = resolve_data(arg.as_deref(), &URLs::MNIST_SAMPLE, true)?;
+    let data = Config::from_env().resolve_data(arg.as_deref(), &URLs::MNIST_SAMPLE, true)?;
     data.note_fallback();
 
     println!(">>> dls = DataLoaders(dl, valid_dl)");
@@ -49,21 +48,23 @@ fn main() -> fastburn::Result<()> {
     learn.fit(40, 0.1)?;
 
     learn
-        .recorder
+        .recorder()
         .plot_metric("batch_accuracy", &out.join("simple_net_accuracy.png"))?;
-    learn.recorder.plot_loss(&out.join("simple_net_loss.png"))?;
+    learn
+        .recorder()
+        .plot_loss(&out.join("simple_net_loss.png"))?;
     println!(
         "\n>>> plt.plot(L(learn.recorder.values).itemgot(2))   (saved {})",
         out.join("simple_net_accuracy.png").display()
     );
     let last = learn
-        .recorder
+        .recorder()
         .values
         .last()
         .map(|v| v.metrics[0])
         .unwrap_or_default();
     println!(">>> learn.recorder.values[-1][2]\n{last:.6}");
-    learn.save(Arch::SimpleNet, &out.join("simple_net.fbm"))?;
+    learn.save(&out.join("simple_net.fbm"))?;
     println!("(model saved to {})", out.join("simple_net.fbm").display());
     Ok(())
 }

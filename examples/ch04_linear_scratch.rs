@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use fastburn::data::{DataLoader, SampleImages, URLs, resolve_data};
+use fastburn::data::{Config, DataLoader, SampleImages, URLs};
 use fastburn::learner::BasicOptim;
 use fastburn::prelude::*;
 use fastburn::scratch::{flatten, init_params, linear1, train_epoch, validate_epoch};
@@ -15,7 +15,7 @@ fn main() -> fastburn::Result<()> {
     let dev = device();
     dev.seed(42);
     let arg = std::env::args().nth(1).map(PathBuf::from);
-    let data = resolve_data(arg.as_deref(), &URLs::MNIST_SAMPLE, true)?;
+    let data = Config::from_env().resolve_data(arg.as_deref(), &URLs::MNIST_SAMPLE, true)?;
     data.note_fallback();
     let (train, valid) = SampleImages::load(&data.path)?.datasets(&dev)?;
     let (train, valid) = (flatten(train), flatten(valid));

@@ -6,14 +6,14 @@
 use std::path::PathBuf;
 
 use fastburn::baseline::{PixelSimilarity, l1_distance, mnist_distance, rmse_distance};
-use fastburn::data::{SampleImages, URLs, resolve_data};
+use fastburn::data::{Config, SampleImages, URLs};
 use fastburn::prelude::*;
 
 fn main() -> fastburn::Result<()> {
     let out = PathBuf::from("target/ch04");
     let dev = device();
     let arg = std::env::args().nth(1).map(PathBuf::from);
-    let data = resolve_data(arg.as_deref(), &URLs::MNIST_SAMPLE, true)?;
+    let data = Config::from_env().resolve_data(arg.as_deref(), &URLs::MNIST_SAMPLE, true)?;
     data.note_fallback();
     let imgs = SampleImages::load(&data.path)?;
 

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use fastburn::data::{URLs, resolve_data};
+use fastburn::data::{Config, URLs};
 use fastburn::prelude::*;
 use fastburn::show::{
     CellText, heatmap_ansi, render_halfblocks, save_heatmap_html, save_heatmap_png,
@@ -35,7 +35,7 @@ fn ls(dir: &Path) -> fastburn::Result<Vec<PathBuf>> {
 fn main() -> fastburn::Result<()> {
     let out = PathBuf::from("target/ch04");
     let arg = std::env::args().nth(1).map(PathBuf::from);
-    let data = resolve_data(arg.as_deref(), &URLs::MNIST_SAMPLE, true)?;
+    let data = Config::from_env().resolve_data(arg.as_deref(), &URLs::MNIST_SAMPLE, true)?;
     data.note_fallback();
     let path = data.path;
 

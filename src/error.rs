@@ -97,6 +97,10 @@ pub enum Error {
     /// A name, option or value the caller passed is not one we know.
     #[error("{0}")]
     Invalid(String),
+
+    /// Training was interrupted (Ctrl-C) after a checkpoint was written.
+    #[error("interrupted; checkpoint saved to {}. To go on: {hint}", path.display())]
+    Interrupted { path: PathBuf, hint: String },
 }
 
 /// `Result` with fastburn's [`Error`].

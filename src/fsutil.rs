@@ -36,3 +36,32 @@ where
 pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic(path, |w| w.write_all(bytes).at(path))
 }
+
+/// Hold an exclusive lock for `path` until the returned file is dropped: one process at a time
+/// fills a cache entry. The lock file lives in the system's temporary folder, named by a hash of
+/// `path`, so the cache holds only finished entries. The operating system drops the lock when its
+/// process dies, so a killed process never leaves a lock that blocks others.
+pub fn lock_exclusive(path: &Path) -> Result<std::fs::File> {
+    use sha2::Digest;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).at(dir)?;
+    let canonical = std::fs::canonicalize(dir)
+        .at(dir)?
+        .join(path.file_name().unwrap_or_default());
+    let hash = sha2::Sha256::digest(canonical.as_os_str().as_encoded_bytes());
+    let name: String = hash[..12].iter().map(|b| format!("{b:02x}")).collect();
+    let locks = std::env::temp_dir().join("fastburn-locks");
+    std::fs::create_dir_all(&locks).at(&locks)?;
+    let lock_path = locks.join(format!("{name}.lock"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .at(&lock_path)?;
+    file.lock().at(&lock_path)?;
+    Ok(file)
+}

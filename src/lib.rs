@@ -37,17 +37,11 @@ pub use error::{Error, Result};
 use burn::prelude::Device;
 
 /// The device fastburn computes on, with autodiff so the same tensors can be trained: Burn's
-/// pure-Rust CPU backend (Flex), or the GPU when built with the `cuda` or `wgpu` feature.
-/// `FASTBURN_DEVICE=flex` forces the CPU in such a build.
+/// pure-Rust CPU backend (Flex), or the GPU when built with the `cuda` or `wgpu` feature
+/// (`FASTBURN_DEVICE=cpu` forces the CPU). The chapter's one-liner for
+/// `data::Config::from_env().device()`.
 pub fn device() -> Device {
-    let force_cpu = std::env::var("FASTBURN_DEVICE").is_ok_and(|d| d == "flex" || d == "cpu");
-    if !force_cpu {
-        #[cfg(feature = "cuda")]
-        return Device::cuda(0).autodiff();
-        #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
-        return Device::wgpu(Default::default()).autodiff();
-    }
-    Device::flex().autodiff()
+    data::Config::from_env().device()
 }
 
 /// What most programs need, in one import.

@@ -1,7 +1,13 @@
 //! The `fastburn` binary as a user runs it: offline main job, `show`, `data`, errors and help.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
+
+use burn::module::Module;
+use burn::prelude::Device;
+use fastburn::models::load_model;
 
 /// Run fastburn with its own cache and a mirror that does not exist (no network needed).
 fn fastburn(home: &Path, args: &[&str]) -> Output {
@@ -170,10 +176,46 @@ fn every_command_has_help() {
         vec!["data", "list", "--help"],
         vec!["train", "--help"],
         vec!["predict", "--help"],
+        vec!["lr-find", "--help"],
+        vec!["interpret", "--help"],
     ] {
         let out = fastburn(home.path(), &args);
         assert!(out.status.success(), "{args:?}");
         assert!(text(&out.stdout).contains("Usage: fastburn"), "{args:?}");
+    }
+    let help = text(&fastburn(home.path(), &["train", "--help"]).stdout);
+    assert!(
+        !help.contains("(3 vs 7)") && help.contains("ten MNIST digits"),
+        "{help}"
+    );
+    // The README's synopsis names every option each command has.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let synopsis = readme
+        .split("## The command line")
+        .nth(1)
+        .and_then(|s| s.split("```").nth(1))
+        .expect("README has a command-line synopsis");
+    for cmd in [
+        "baseline",
+        "train",
+        "predict",
+        "lr-find",
+        "interpret",
+        "show",
+    ] {
+        let help = text(&fastburn(home.path(), &[cmd, "--help"]).stdout);
+        for opt in help.split_whitespace().filter(|w| w.starts_with("--")) {
+            let opt = opt.trim_end_matches([',', '.', ')']);
+            let opt = opt.split('=').next().unwrap_or(opt);
+            if ["--help", "--version"].contains(&opt) {
+                continue;
+            }
+            assert!(
+                synopsis.contains(opt),
+                "README's synopsis lacks `{cmd} {opt}`"
+            );
+        }
     }
     let out = fastburn(home.path(), &["data", "list"]);
     let list = text(&out.stdout);
@@ -359,7 +401,8 @@ fn resnet_train_predict_interpret_and_lr_find() {
     // --normalize stores the training set's statistics with the model (for predict and
     // interpret), and training on from it with --init keeps normalising the same way.
     let norm = fastburn::models::read_model_info(&model).unwrap().norm;
-    let (mean, std) = norm.expect("normalised");
+    let stats = norm.clone().expect("normalised");
+    let (mean, std) = (stats.mean[0], stats.std[0]);
     assert!(
         mean > 0.05 && mean < 0.25 && std > 0.2 && std < 0.45,
         "{mean} {std}"
@@ -402,10 +445,17 @@ fn resnet_train_predict_interpret_and_lr_find() {
         ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let line = text(&out.stdout);
-    assert!(
-        line.contains(": 3 (probability") || line.contains(": 7 (probability"),
-        "{line}"
+    // The line says what the saved model, normalisation and all, makes of the image.
+    let (net, info) = load_model(&model, &Device::flex()).unwrap();
+    let (pixels, h, w) = fastburn::data::read_gray(&img).unwrap();
+    let (class, prob) = net.valid().predict_image(&info, &pixels, h, w);
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "{}: {} (probability {prob:.4})\n",
+            img.display(),
+            info.vocab[class]
+        )
     );
 
     let pics = home.path().join("interp");

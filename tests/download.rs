@@ -6,11 +6,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{ENV_LOCK, Reply, Server, listing, tgz, tgz_raw};
+use common::{Reply, Server, listing, tgz, tgz_raw};
 use fastburn::Error;
-use fastburn::data::{
-    DataSet, Expected, download, extract_tgz, extract_tgz_from, resolve_data, untar_data,
-};
+use fastburn::data::{Config, DataSet, Expected, download, extract_tgz, extract_tgz_from};
 use md5::{Digest, Md5};
 use sha2::Sha256;
 
@@ -77,6 +75,7 @@ fn http_errors_and_dropped_connections_are_download_errors() {
             status: 200,
             body: vec![1; 100],
             claimed_len: Some(1000),
+            delay_ms: 0,
         },
     );
     let dir = tempfile::tempdir().unwrap();
@@ -125,11 +124,28 @@ fn entries_escaping_the_destination_are_refused() {
     assert!(extract_tgz_from(&ok[..], Path::new("ok.tgz"), &dest, "ok").is_ok());
 }
 
+fn toy_set(folder: &'static str) -> DataSet {
+    DataSet {
+        name: "toy_set",
+        folder,
+        url: "https://example.invalid/toy_set.tgz",
+        size: 1,
+        md5: "not-used-for-mirrors",
+    }
+}
+
+fn with_mirror(home: &Path, mirror: &str) -> Config {
+    Config {
+        mirror: Some(mirror.to_string()),
+        ..Config::at(home)
+    }
+}
+
 /// `untar_data` through a mirror: downloaded once, checked against the mirror's SHA256SUMS,
-/// extracted once; a bad SHA256SUMS entry is caught; offline falls back to the embedded sample.
+/// extracted once; a bad SHA256SUMS entry is caught; offline, MNIST_SAMPLE (and only it) falls
+/// back to the embedded sample.
 #[test]
 fn untar_data_uses_mirror_cache_and_checksums() {
-    let _env = ENV_LOCK.lock().unwrap();
     let home = tempfile::tempdir().unwrap();
     let server = Server::start();
     let archive = tgz(
@@ -144,19 +160,10 @@ fn untar_data_uses_mirror_cache_and_checksums() {
         "/SHA256SUMS",
         Reply::ok(format!("{}  toy_set.tgz\n", hex(&Sha256::digest(&archive))).into_bytes()),
     );
-    let ds = DataSet {
-        name: "toy_set",
-        folder: "toy_set",
-        url: "https://example.invalid/toy_set.tgz",
-        size: 1,
-        md5: "not-used-for-mirrors",
-    };
-    // SAFETY: ENV_LOCK serialises every test in this binary that touches the environment.
-    unsafe {
-        std::env::set_var("FASTBURN_HOME", home.path());
-        std::env::set_var("FASTBURN_DATA_URL", &server.base);
-    }
-    let path = untar_data(&ds).unwrap();
+    let ds = toy_set("toy_set");
+    let path = with_mirror(home.path(), &server.base)
+        .untar_data(&ds)
+        .unwrap();
     assert_eq!(path, home.path().join("data").join("toy_set"));
     assert_eq!(
         std::fs::read(path.join("labels.csv")).unwrap(),
@@ -164,8 +171,8 @@ fn untar_data_uses_mirror_cache_and_checksums() {
     );
     assert!(home.path().join("archive").join("toy_set.tgz").is_file());
     // Cached: a second call needs no server.
-    unsafe { std::env::set_var("FASTBURN_DATA_URL", "http://127.0.0.1:1") };
-    assert_eq!(untar_data(&ds).unwrap(), path);
+    let offline = with_mirror(home.path(), "http://127.0.0.1:1");
+    assert_eq!(offline.untar_data(&ds).unwrap(), path);
 
     // A mirror whose SHA256SUMS disagrees.
     let home2 = tempfile::tempdir().unwrap();
@@ -175,25 +182,63 @@ fn untar_data_uses_mirror_cache_and_checksums() {
         "/SHA256SUMS",
         Reply::ok(format!("{}  toy_set.tgz\n", "0".repeat(64)).into_bytes()),
     );
-    unsafe {
-        std::env::set_var("FASTBURN_HOME", home2.path());
-        std::env::set_var("FASTBURN_DATA_URL", &server2.base);
-    }
-    assert!(matches!(untar_data(&ds), Err(Error::Checksum { .. })));
+    let cfg2 = with_mirror(home2.path(), &server2.base);
+    assert!(matches!(cfg2.untar_data(&ds), Err(Error::Checksum { .. })));
     assert!(listing(&home2.path().join("archive")).is_empty());
 
-    // Offline (a mirror folder that does not exist): a clear error, or the embedded sample.
-    unsafe { std::env::set_var("FASTBURN_DATA_URL", "file:///nonexistent/fastburn-mirror") };
-    let err = untar_data(&ds).unwrap_err();
+    // Offline (a mirror folder that does not exist): a clear error naming the archive and the
+    // fix, never another data set in its place...
+    let cfg3 = with_mirror(home2.path(), "file:///nonexistent/fastburn-mirror");
+    let err = cfg3.untar_data(&ds).unwrap_err();
     assert!(matches!(err, Error::Download { .. }), "{err}");
     assert!(err.to_string().contains("--data"), "{err}");
-    let resolved = resolve_data(None, &ds, true).unwrap();
+    let err = cfg3.resolve_data(None, &ds, true).unwrap_err().to_string();
+    assert!(
+        err.contains("toy_set.tgz") && err.contains("FASTBURN_DATA_URL") && err.contains("--data"),
+        "{err}"
+    );
+    // ...except MNIST_SAMPLE, for which the embedded sample of the same 3s and 7s stands in.
+    let sample = toy_set("mnist_sample");
+    let resolved = cfg3.resolve_data(None, &sample, true).unwrap();
     assert!(resolved.fallback_reason.is_some());
     assert!(resolved.path.join("train").join("3").is_dir());
-    assert!(resolve_data(None, &ds, false).is_err());
+    assert!(cfg3.resolve_data(None, &sample, false).is_err());
+}
 
-    unsafe {
-        std::env::remove_var("FASTBURN_HOME");
-        std::env::remove_var("FASTBURN_DATA_URL");
+/// Two fetches of the same data set at once (threads here; processes in tests/cli.rs) both
+/// succeed, and the archive is downloaded and extracted once.
+#[test]
+fn concurrent_untar_data_downloads_and_extracts_once() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start();
+    let archive = tgz(
+        "toy_set",
+        &[("train/3/1.png", b"x"), ("valid/3/2.png", b"y")],
+    );
+    server.route(
+        "/toy_set.tgz",
+        Reply {
+            delay_ms: 300,
+            ..Reply::ok(archive)
+        },
+    );
+    let cfg = with_mirror(home.path(), &server.base);
+    let ds = toy_set("toy_set");
+    let paths: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| cfg.untar_data(&ds))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for p in &paths {
+        assert_eq!(
+            p.as_ref().unwrap(),
+            &home.path().join("data").join("toy_set")
+        );
     }
+    assert_eq!(server.hits_of("/toy_set.tgz"), 1, "{:?}", server.hits);
+    let data = listing(&home.path().join("data"));
+    assert_eq!(
+        data,
+        ["toy_set"],
+        "one extraction, no temporary folder left"
+    );
 }

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use fastburn::baseline::{PixelSimilarity, l1_distance, rmse_distance, run_baseline};
 use fastburn::data::{DataLoader, DataLoaders, SampleImages};
 use fastburn::data::{
-    image_files, load_folder, load_images, mnist_idx, read_gray, read_labels_csv, untar_local,
+    image_files, load_folder, load_images, mnist_idx, read_gray, read_labels_csv,
 };
 use fastburn::learner::{BasicOptim, Learner, OptFunc};
 use fastburn::loss::mnist_loss;
@@ -29,7 +29,11 @@ fn shared() -> PathBuf {
 /// MNIST_SAMPLE extracted once per test run (into `$FASTBURN_HOME`, which .ci/run makes fresh).
 fn mnist_sample() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| untar_local(&shared().join("mnist_sample.tgz")).unwrap())
+    DIR.get_or_init(|| {
+        fastburn::data::Config::from_env()
+            .untar_local(&shared().join("mnist_sample.tgz"))
+            .unwrap()
+    })
 }
 
 #[test]
@@ -218,7 +222,7 @@ fn learner_with_a_linear_model_reaches_097() {
     );
     learn.quiet(true);
     learn.fit(10, 1.0).unwrap();
-    let acc = learn.recorder.metric("batch_accuracy").unwrap();
+    let acc = learn.recorder().metric("batch_accuracy").unwrap();
     assert_eq!(acc.len(), 10);
     assert!(acc[9] >= 0.965, "{acc:?}");
 }
@@ -283,6 +287,6 @@ fn resnet18_on_a_slice_of_mnist_sample_beats_chance_widely() {
     let mut learn = vision_learner(dls, resnet18, &dev);
     learn.quiet(true);
     learn.fit_one_cycle(1, 0.01).unwrap();
-    let acc = learn.recorder.values[0].metrics[0];
+    let acc = learn.recorder().values[0].metrics[0];
     assert!(acc >= 0.9, "accuracy {acc} after 40 batches");
 }

@@ -8,10 +8,12 @@ use std::sync::{Arc, Mutex};
 use burn::prelude::*;
 use common::synthetic_dls;
 use fastburn::Error;
-use fastburn::learner::{Callback, Control, Event, FitState, Learner, OptFunc};
+use fastburn::learner::{Callback, Control, Event, Learner, OptFunc};
 use fastburn::loss::{LossFn, bce_with_logits, cross_entropy, mnist_loss};
 use fastburn::metrics::{ACCURACY, BATCH_ACCURACY};
-use fastburn::models::{Arch, ModelInfo, linear, load_into, load_model, save_model, simple_net};
+use fastburn::models::{
+    Arch, Model, ModelInfo, linear, load_into, load_model, save_model, simple_net,
+};
 use fastburn::scratch::linear1;
 
 fn floats(t: Tensor<2>) -> Vec<f32> {
@@ -133,25 +135,19 @@ fn learner_drives_the_loss_down_on_a_synthetic_problem() {
     learn.quiet(true);
     let (before, _) = learn.validate();
     learn.fit(30, 4.0).unwrap();
-    let last = learn.recorder.values.last().unwrap();
+    let last = learn.recorder().values.last().unwrap();
     assert!(
         last.valid_loss < before * 0.5,
         "valid loss {before} -> {}",
         last.valid_loss
     );
     assert!(last.metrics[0] >= 0.9, "accuracy {}", last.metrics[0]);
-    assert_eq!(learn.recorder.values.len(), 30);
-    assert_eq!(learn.recorder.losses.len(), 30 * 8);
+    assert_eq!(learn.recorder().values.len(), 30);
+    assert_eq!(learn.recorder().losses.len(), 30 * 8);
     // Adam and SGD with momentum, through the same opt_func, solve it too.
     for (opt, lr) in [
         (OptFunc::ADAM, 0.01),
-        (
-            OptFunc::Sgd {
-                momentum: 0.9,
-                weight_decay: 1e-4,
-            },
-            0.1,
-        ),
+        (OptFunc::Sgd { mom: 0.9, wd: 1e-4 }, 0.1),
     ] {
         let mut learn = Learner::new(
             synthetic_dls(2),
@@ -162,7 +158,7 @@ fn learner_drives_the_loss_down_on_a_synthetic_problem() {
         );
         learn.quiet(true);
         learn.fit(30, lr).unwrap();
-        let acc = learn.recorder.values.last().unwrap().metrics[0];
+        let acc = learn.recorder().values.last().unwrap().metrics[0];
         assert!(acc >= 0.85, "{opt:?}: accuracy {acc}");
     }
 }
@@ -182,7 +178,7 @@ fn basic_optim_steps_exactly_as_plain_sgd() {
         learn.quiet(true);
         learn.fit(3, 0.5).unwrap();
         learn
-            .recorder
+            .recorder()
             .values
             .iter()
             .map(|v| (v.valid_loss, v.metrics[0]))
@@ -201,13 +197,13 @@ struct Recording {
     cancel_after_epoch: Option<usize>,
 }
 
-impl Callback for Recording {
-    fn call(&mut self, event: Event, s: &FitState) -> Control {
+impl<M: Model> Callback<M> for Recording {
+    fn call(&mut self, event: Event, learn: &mut Learner<M>) -> fastburn::Result<Control> {
         self.log.0.lock().unwrap().push(event);
-        match (event, self.cancel_after_epoch) {
-            (Event::AfterEpoch, Some(e)) if s.epoch == e => Control::CancelFit,
+        Ok(match (event, self.cancel_after_epoch) {
+            (Event::AfterEpoch, Some(e)) if learn.epoch == e => Control::CancelFit,
             _ => Control::Continue,
-        }
+        })
     }
 }
 
@@ -231,7 +227,7 @@ fn callbacks_fire_in_order_and_can_cancel() {
     learn.fit(2, 0.1).unwrap();
     let mut epoch = vec![BeforeEpoch, BeforeTrain];
     for _ in 0..8 {
-        epoch.extend([BeforeBatch, AfterBatch]);
+        epoch.extend([BeforeBatch, AfterLoss, BeforeStep, AfterStep, AfterBatch]);
     }
     epoch.extend([AfterTrain, BeforeValidate, AfterValidate, AfterEpoch]);
     let mut want = vec![BeforeFit];
@@ -254,7 +250,7 @@ fn callbacks_fire_in_order_and_can_cancel() {
     });
     learn.fit(5, 0.1).unwrap();
     assert_eq!(
-        learn.recorder.values.len(),
+        learn.recorder().values.len(),
         2,
         "cancelled after the second epoch"
     );
@@ -305,7 +301,7 @@ fn save_load_predict_round_trip_and_bad_files() {
     learn.quiet(true);
     learn.fit(3, 0.5).unwrap();
     let path = dir.path().join("net.fbm");
-    learn.save(Arch::SimpleNet, &path).unwrap();
+    learn.save(&path).unwrap();
 
     let x = learn.dls.valid.dataset.x.clone().slice_dim(0, 0..8);
     let want = floats(learn.predict(x.clone()));
@@ -317,6 +313,7 @@ fn save_load_predict_round_trip_and_bad_files() {
             arch: Arch::SimpleNet,
             vocab: vec!["small".into(), "big".into()],
             norm: None,
+            n_out: 1,
         }
     );
     assert_eq!(
@@ -359,6 +356,7 @@ fn save_load_predict_round_trip_and_bad_files() {
         arch: Arch::Linear,
         vocab: vec![],
         norm: None,
+        n_out: 1,
     };
     let bad = dir.path().join("no-such-dir").join("x").join("m.fbm");
     std::fs::write(dir.path().join("no-such-dir"), "a file, not a folder").unwrap();

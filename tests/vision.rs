@@ -6,14 +6,13 @@ mod common;
 
 use burn::module::Module;
 use burn::nn::BatchNormConfig;
-use burn::optim::Optimizer;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use common::synthetic_dls;
 use fastburn::Error;
 use fastburn::data::{FolderOptions, ImageDataLoaders, embedded_sample};
 use fastburn::learner::{
-    ClassificationInterpretation, FastaiAdam, Learner, MomentumHandle, OptFunc, vision_learner,
+    ClassificationInterpretation, Learner, Lr, OptFunc, Optimizer, vision_learner,
 };
 use fastburn::loss::{bce_with_logits, cross_entropy};
 use fastburn::metrics::ACCURACY;
@@ -89,89 +88,111 @@ fn batchnorm_normalises_by_batch_in_training_and_by_running_stats_in_eval() {
     assert!(diff < 1e-5, "{diff}");
 }
 
-/// fastai's Adam with its defaults, and the handle `fit_one_cycle` moves its momentum with.
-fn fastai_adam(mom: f64) -> (FastaiAdam, MomentumHandle) {
-    let handle = MomentumHandle::new(mom);
-    let adam = FastaiAdam {
-        mom: handle.clone(),
-        sqr_mom: 0.99,
-        eps: 1e-5,
-        wd: 0.01,
-    };
-    (adam, handle)
+/// A linear layer and a BatchNorm: weight decay applies to the first's weight only (fastai's
+/// `wd_bn_bias=False` chooses by module kind: norm layers and biases are spared).
+#[derive(burn::module::Module, Debug)]
+struct LinBn {
+    lin: burn::nn::Linear,
+    bn: burn::nn::BatchNorm,
 }
 
 #[test]
-fn fastai_adam_follows_its_formula() {
-    let dev = Device::flex();
-    let (adam, mom) = fastai_adam(0.9);
-    let (lr, p0, g1, g2) = (0.1f64, 1.0f64, 0.5f64, -0.2f64);
-    // A weight matrix (rank 2): weight decay applies.
-    let t = |v: f64| Tensor::<2>::from_floats([[v as f32]], &dev);
-    let (p1, s1) = adam.step(lr, t(p0), t(g1), None);
-    mom.set(0.8); // as fit_one_cycle moves it between steps
-    let (p2, _) = adam.step(lr, p1.clone(), t(g2), s1);
-
-    // By hand: decoupled weight decay, then the debiased Adam step.
-    let step = |p: f64, avg: f64, sqr: f64, n: i32, m: f64| {
-        let p = p * (1.0 - lr * 0.01);
-        p - lr / (1.0 - m.powi(n)) * avg / ((sqr / (1.0 - 0.99f64.powi(n))).sqrt() + 1e-5)
+fn fastai_adam_follows_its_formula_on_a_module() {
+    let dev = fastburn::device();
+    let model = LinBn {
+        lin: burn::nn::LinearConfig::new(1, 1).init(&dev),
+        bn: burn::nn::BatchNormConfig::new(1).init(&dev),
     };
-    let (avg1, sqr1) = (0.1 * g1, 0.01 * g1 * g1);
-    let want1 = step(p0, avg1, sqr1, 1, 0.9);
-    let (avg2, sqr2) = (0.8 * avg1 + 0.2 * g2, 0.99 * sqr1 + 0.01 * g2 * g2);
-    let want2 = step(want1, avg2, sqr2, 2, 0.8);
-    assert!((p1.into_scalar::<f32>() as f64 - want1).abs() < 1e-6);
-    assert!((p2.into_scalar::<f32>() as f64 - want2).abs() < 1e-6);
-
-    // A bias or BatchNorm parameter (rank 1): fastai's `wd_bn_bias=False`, no weight decay.
-    mom.set(0.9);
-    let (b1, _) = adam.step(
-        lr,
-        Tensor::<1>::from_floats([p0 as f32], &dev),
-        Tensor::<1>::from_floats([g1 as f32], &dev),
-        None,
-    );
-    let no_wd = p0 - lr / 0.1 * avg1 / ((sqr1 / 0.01).sqrt() + 1e-5);
-    assert!((b1.into_scalar::<f32>() as f64 - no_wd).abs() < 1e-6);
-}
-
-#[test]
-fn fused_fastai_adam_matches_its_tensor_form() {
-    // On the CPU the step runs as one pass over host memory; elsewhere as tensor operations.
-    // Both must take the same steps, rank 1 (no weight decay) and rank 4 alike.
-    let dev = Device::flex();
-    let (adam, mom) = fastai_adam(0.95);
-    fn check<const D: usize>(
-        adam: &FastaiAdam,
-        mom: &MomentumHandle,
-        shape: [usize; D],
-        dev: &Device,
-    ) {
-        let mut fused = Tensor::<D>::random(shape, Distribution::Normal(0.0, 1.0), dev);
-        let mut plain = fused.clone();
-        let (mut s_fused, mut s_plain) = (None, None);
-        for (i, lr) in [0.004, 0.05, 0.1].into_iter().enumerate() {
-            mom.set(0.95 - 0.05 * i as f64);
-            let grad = Tensor::<D>::random(shape, Distribution::Normal(0.0, 0.5), dev);
-            (fused, s_fused) = adam.step(lr, fused, grad.clone(), s_fused);
-            (plain, s_plain) = adam.step_unfused(lr, plain, grad, s_plain);
-        }
-        let moved = (fused.clone() - plain.clone())
-            .abs()
-            .max()
-            .into_scalar::<f32>();
-        assert!(
-            moved < 1e-5,
-            "{shape:?}: fused and tensor steps differ by {moved}"
-        );
-        let (a, b) = (s_fused.unwrap(), s_plain.unwrap());
-        assert_eq!((a.step, b.step), (3, 3));
-        let state_diff = (a.sqr_avg - b.sqr_avg).abs().max().into_scalar::<f32>();
-        assert!(state_diff < 1e-6, "{state_diff}");
+    let w0 = model.lin.weight.val().into_scalar::<f32>() as f64;
+    let b0 = model.lin.bias.as_ref().unwrap().val().into_scalar::<f32>() as f64;
+    let gamma0 = model.bn.gamma.val().into_scalar::<f32>() as f64;
+    let mut opt = Optimizer::new(OptFunc::ADAM, vec![]);
+    let (lr, x) = (0.1f64, [2.0f32, -1.0]);
+    // loss = sum(lin(x)) + sum(gamma): d/dw = sum(x) = 1, d/db = 2, d/dgamma = 1.
+    let grads_of = |m: &LinBn| {
+        let xs = Tensor::<2>::from_floats([[x[0]], [x[1]]], &dev);
+        let out = m.lin.forward(xs).sum() + m.bn.gamma.val().sum();
+        out.backward()
+    };
+    let mut m = model;
+    for (i, mom) in [0.9, 0.8].into_iter().enumerate() {
+        opt.set_lrs(&[lr]);
+        opt.set_mom(mom); // as fit_one_cycle moves it between steps
+        let mut grads = grads_of(&m);
+        m = opt.step(m, &mut grads);
+        assert_eq!(opt.state("lin.weight").unwrap().step, i as u64 + 1);
     }
-    check(&adam, &mom, [300], &dev);
-    check(&adam, &mom, [8, 3, 7, 7], &dev);
+    // By hand: decoupled weight decay (0.01) on the weight only, then the debiased Adam step.
+    let adam = |p0: f64, g: f64, wd: f64| {
+        let (mut p, mut avg, mut sqr) = (p0, 0.0, 0.0);
+        for (n, m) in [(1, 0.9f64), (2, 0.8)] {
+            p *= 1.0 - lr * wd;
+            avg = m * avg + (1.0 - m) * g;
+            sqr = 0.99 * sqr + 0.01 * g * g;
+            p -= lr / (1.0 - m.powi(n)) * avg / ((sqr / (1.0 - 0.99f64.powi(n))).sqrt() + 1e-5);
+        }
+        p
+    };
+    let got = |t: Tensor<1>| t.into_scalar::<f32>() as f64;
+    let w = m.lin.weight.val().into_scalar::<f32>() as f64;
+    assert!((w - adam(w0, 1.0, 0.01)).abs() < 1e-6, "weight {w}");
+    let b = got(m.lin.bias.as_ref().unwrap().val());
+    assert!((b - adam(b0, 2.0, 0.0)).abs() < 1e-6, "bias {b}");
+    let gamma = got(m.bn.gamma.val());
+    assert!(
+        (gamma - adam(gamma0, 1.0, 0.0)).abs() < 1e-6,
+        "BatchNorm weight {gamma}"
+    );
+}
+
+#[test]
+fn discriminative_rates_and_freezing_act_on_body_and_head() {
+    let dev = fastburn::device();
+    let dls = ImageDataLoaders::from_folder(
+        &embedded_sample().unwrap(),
+        &FolderOptions {
+            max_train: Some(64),
+            max_valid: Some(16),
+            ..FolderOptions::default()
+        },
+        &dev,
+    )
+    .unwrap();
+    let mut learn = vision_learner(dls, resnet18, &dev);
+    learn.quiet(true);
+    let conv = |l: &Learner<_>| -> Vec<f32> {
+        let m: &fastburn::models::ResNet = l.model();
+        m.body
+            .conv1
+            .weight
+            .val()
+            .into_data()
+            .iter::<f32>()
+            .collect()
+    };
+    let bn = |l: &Learner<_>| -> Vec<f32> {
+        let m: &fastburn::models::ResNet = l.model();
+        m.body.bn1.gamma.val().into_data().iter::<f32>().collect()
+    };
+    let head = |l: &Learner<_>| -> Vec<f32> {
+        let m: &fastburn::models::ResNet = l.model();
+        m.head.lin2.weight.val().into_data().iter::<f32>().collect()
+    };
+    let (c0, b0, h0) = (conv(&learn), bn(&learn), head(&learn));
+    learn.freeze();
+    learn.fit(1, 1e-3).unwrap();
+    // Frozen body: its convolutions stay, its BatchNorms train (fastai's train_bn), the head trains.
+    assert_eq!(conv(&learn), c0, "frozen body convolution moved");
+    assert_ne!(bn(&learn), b0, "BatchNorm in a frozen body trains");
+    assert_ne!(head(&learn), h0);
+    learn.unfreeze();
+    learn.fit(1, Lr::Slice(1e-5, 1e-3)).unwrap();
+    assert_ne!(conv(&learn), c0, "unfrozen body trains");
+    assert_eq!(learn.opt.hypers.len(), 2);
+    assert!(
+        (learn.opt.hypers[0].lr - 1e-5).abs() < 1e-12
+            && (learn.opt.hypers[1].lr - 1e-3).abs() < 1e-12
+    );
 }
 
 #[test]
@@ -180,21 +201,21 @@ fn fit_one_cycle_records_fastais_schedule() {
     let mut learn = Learner::new(
         synthetic_dls(3),
         linear(4, 2, &dev),
-        OptFunc::FASTAI_ADAM,
+        OptFunc::ADAM,
         cross_entropy,
         vec![ACCURACY],
     );
     learn.quiet(true);
     let (loss0, _) = learn.validate();
     learn.fit_one_cycle(4, 0.1).unwrap();
-    let (lrs, moms) = (&learn.recorder.lrs, &learn.recorder.moms);
+    let (lrs, moms) = (&learn.recorder().lrs, &learn.recorder().moms);
     assert_eq!((lrs.len(), moms.len()), (32, 32));
     assert!((lrs[0] - 0.1 / 25.0).abs() < 1e-12);
     assert!((lrs[8] - 0.1).abs() < 1e-12, "the peak at 25%: {}", lrs[8]);
     assert!(lrs[31] < 0.1 / 100.0 && lrs[31] > 0.1 / 1e5);
     assert!((moms[0] - 0.95).abs() < 1e-12 && (moms[8] - 0.85).abs() < 1e-12);
     assert!(lrs[..8].windows(2).all(|w| w[0] < w[1]) && lrs[8..].windows(2).all(|w| w[0] > w[1]));
-    assert!(learn.recorder.values.last().unwrap().valid_loss < loss0);
+    assert!(learn.recorder().values.last().unwrap().valid_loss < loss0);
 }
 
 #[test]
@@ -225,7 +246,8 @@ fn lr_find_suggests_a_workable_rate_and_leaves_the_model_alone() {
     let (loss0, _) = learn.validate();
     learn.fit(5, found.suggestion).unwrap();
     assert!(learn.validate().0 < loss0);
-    let plot = tempfile::tempdir().unwrap().keep().join("lr_find.png");
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("lr_find.png");
     found.plot(&plot).unwrap();
     assert!(image::open(&plot).is_ok());
 }
@@ -252,7 +274,8 @@ fn image_dataloaders_from_folder() {
         ..FolderOptions::default()
     };
     let normed = ImageDataLoaders::from_folder(&root, &opts, &dev).unwrap();
-    let (mean, std) = normed.norm.unwrap();
+    let norm = normed.norm.clone().unwrap();
+    let (mean, std) = (norm.mean[0], norm.std[0]);
     let x = normed.train.dataset.x.clone().inner();
     assert!(x.clone().mean().into_scalar::<f32>().abs() < 1e-4);
     assert!((x.clone().var(0).mean().into_scalar::<f32>() - 1.0).abs() < 0.5);
@@ -323,7 +346,7 @@ fn resnet18_learns_a_little_and_interpretation_adds_up() {
     let mut learn = vision_learner(dls, resnet18, &dev);
     learn.quiet(true);
     learn.fit_one_cycle(2, 0.01).unwrap();
-    let train_losses = &learn.recorder.losses;
+    let train_losses = &learn.recorder().losses;
     assert!(
         train_losses.last().unwrap() < &train_losses[0],
         "{train_losses:?}"
@@ -332,7 +355,7 @@ fn resnet18_learns_a_little_and_interpretation_adds_up() {
     let cm = interp.confusion_matrix();
     assert_eq!(cm.iter().flatten().sum::<usize>(), 96);
     let right: usize = (0..2).map(|i| cm[i][i]).sum();
-    let acc = learn.recorder.values.last().unwrap().metrics[0];
+    let acc = learn.recorder().values.last().unwrap().metrics[0];
     assert!(
         (right as f32 / 96.0 - acc).abs() < 1e-4,
         "{right}/96 vs {acc}"

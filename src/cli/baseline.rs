@@ -1,5 +1,5 @@
 use crate::baseline::{BaselineReport, run_baseline};
-use crate::data::{Resolved, URLs, resolve_data};
+use crate::data::{Config, Resolved, URLs};
 use crate::error::Result;
 
 use super::DataArg;
@@ -10,27 +10,27 @@ pub struct BaselineArgs {
     pub data: DataArg,
 }
 
-pub fn run(args: &BaselineArgs) -> Result<()> {
-    let resolved = resolve_data(args.data.data.as_deref(), &URLs::MNIST_SAMPLE, true)?;
+pub fn run(cfg: &Config, args: &BaselineArgs) -> Result<()> {
+    let resolved = cfg.resolve_data(args.data.data.as_deref(), &URLs::MNIST_SAMPLE, true)?;
     resolved.note_fallback();
-    baseline_on(&resolved)
+    baseline_on(cfg, &resolved)
 }
 
-fn baseline_on(resolved: &Resolved) -> Result<()> {
+fn baseline_on(cfg: &Config, resolved: &Resolved) -> Result<()> {
     println!("data: {}", resolved.description);
-    let report = run_baseline(&resolved.path, &crate::device())?;
+    let report = run_baseline(&resolved.path, &cfg.device())?;
     print_report(&report);
     Ok(())
 }
 
 /// The main job (no command): the chapter in two steps, the baseline then `simple_net`.
-pub fn main_job() -> Result<()> {
-    let resolved = resolve_data(None, &URLs::MNIST_SAMPLE, true)?;
+pub fn main_job(cfg: &Config) -> Result<()> {
+    let resolved = cfg.resolve_data(None, &URLs::MNIST_SAMPLE, true)?;
     resolved.note_fallback();
-    baseline_on(&resolved)?;
+    baseline_on(cfg, &resolved)?;
     println!();
     let args = super::train::TrainArgs::defaults(crate::models::Arch::SimpleNet);
-    super::train::train_on(&resolved, &args)
+    super::train::train_on(cfg, &resolved, &args)
 }
 
 fn print_report(r: &BaselineReport) {

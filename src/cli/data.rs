@@ -1,4 +1,4 @@
-use crate::data::{DataSet, URLs, archive_path, data_path, source_url, untar_data};
+use crate::data::{Config, DataSet, URLs};
 use crate::error::{Error, Result};
 
 #[derive(Debug, clap::Subcommand)]
@@ -27,14 +27,14 @@ fn lookup(name: &str) -> Result<DataSet> {
     })
 }
 
-pub fn run(cmd: &DataCommand) -> Result<()> {
+pub fn run(cfg: &Config, cmd: &DataCommand) -> Result<()> {
     match cmd {
         DataCommand::Fetch { name } => {
-            println!("{}", untar_data(&lookup(name)?)?.display());
+            println!("{}", cfg.untar_data(&lookup(name)?)?.display());
         }
         DataCommand::Path { name } => {
             let ds = lookup(name)?;
-            let path = data_path(&ds);
+            let path = cfg.data_path(&ds);
             if !path.is_dir() {
                 return Err(Error::MissingFolder {
                     path,
@@ -45,14 +45,14 @@ pub fn run(cmd: &DataCommand) -> Result<()> {
         }
         DataCommand::List => {
             for ds in URLs::ALL {
-                let state = if data_path(&ds).is_dir() {
+                let state = if cfg.data_path(&ds).is_dir() {
                     "extracted"
-                } else if archive_path(&ds).is_file() {
+                } else if cfg.archive_path(&ds).is_file() {
                     "downloaded"
                 } else {
                     "not cached"
                 };
-                println!("{:<13} {:<11} {}", ds.name, state, source_url(&ds));
+                println!("{:<13} {:<11} {}", ds.name, state, cfg.source_url(&ds));
             }
         }
     }

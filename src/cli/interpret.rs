@@ -1,11 +1,11 @@
 use std::path::PathBuf;
 
-use crate::data::{FolderOptions, ImageDataLoaders};
+use crate::data::{Config, FolderOptions, ImageDataLoaders};
 use crate::error::{Error, Result};
 use crate::learner::{ClassificationInterpretation, Learner, OptFunc, show_batch};
 use crate::loss::cross_entropy;
 use crate::metrics::ACCURACY;
-use crate::models::{AnyModel, Model, load_model};
+use crate::models::{Model, load_model};
 
 #[derive(Debug, clap::Args)]
 pub struct InterpretArgs {
@@ -23,25 +23,26 @@ pub struct InterpretArgs {
     pub max_valid: Option<usize>,
 }
 
-pub fn run(args: &InterpretArgs) -> Result<()> {
-    let device = crate::device();
+pub fn run(cfg: &Config, args: &InterpretArgs) -> Result<()> {
+    let device = cfg.device();
     let (model, info) = load_model(&args.model, &device)?;
-    let AnyModel::ResNet(model) = model else {
+    if !info.arch.is_vision() {
         return Err(Error::Invalid(format!(
             "{}: interpret takes a resnet model (this one is {}); the linear models are judged by \
              `fastburn train`'s table",
             args.model.display(),
             info.arch.name()
         )));
-    };
+    }
     let opts = FolderOptions {
         max_valid: args.max_valid,
-        // Few training images: only show_batch reads them; the model file has the statistics.
+        // Few training images: only show_batch reads them.
         max_train: Some(64),
-        normalize: false,
+        // Inputs as the model was trained on them.
+        norm: info.norm.clone(),
         ..FolderOptions::default()
     };
-    let mut dls = ImageDataLoaders::from_folder(&args.data, &opts, &device)?;
+    let dls = ImageDataLoaders::from_folder(&args.data, &opts, &device)?;
     if dls.vocab != info.vocab {
         return Err(Error::Invalid(format!(
             "{}: the model's classes {:?} differ from the data's {:?}",
@@ -50,20 +51,7 @@ pub fn run(args: &InterpretArgs) -> Result<()> {
             dls.vocab
         )));
     }
-    // Normalise as the model was trained.
-    if let Some((mean, std)) = info.norm {
-        for ds in [&mut dls.train.dataset, &mut dls.valid.dataset] {
-            ds.x = (ds.x.clone() - mean) / std;
-        }
-        dls.norm = info.norm;
-    }
-    let learn = Learner::new(
-        dls,
-        *model,
-        OptFunc::FASTAI_ADAM,
-        cross_entropy,
-        vec![ACCURACY],
-    );
+    let learn = Learner::new(dls, model, OptFunc::ADAM, cross_entropy, vec![ACCURACY]);
     report(&learn, args)
 }
 
@@ -99,7 +87,7 @@ fn report<M: Model>(learn: &Learner<M>, args: &InterpretArgs) -> Result<()> {
     show_batch(
         &learn.dls.train,
         &learn.dls.vocab,
-        learn.dls.norm,
+        learn.dls.norm.as_ref(),
         9,
         &out("show_batch.png"),
     )?;

@@ -1,11 +1,9 @@
 use std::path::PathBuf;
 
-use crate::data::resolve_data;
+use crate::data::Config;
 use crate::error::Result;
-use crate::learner::{LrFind, vision_learner};
-use crate::models::{AnyModel, Arch, resnet18, resnet34};
 
-use super::train::{TrainArgs, chapter_learner, loaders};
+use super::train::{TrainArgs, learner, loaders};
 
 #[derive(Debug, clap::Args)]
 pub struct LrFindArgs {
@@ -19,24 +17,15 @@ pub struct LrFindArgs {
     pub num_it: usize,
 }
 
-pub fn run(args: &LrFindArgs) -> Result<()> {
+pub fn run(cfg: &Config, args: &LrFindArgs) -> Result<()> {
     let t = &args.train;
-    let resolved = resolve_data(t.data.data.as_deref(), &t.dataset.data_set(), true)?;
+    let resolved = cfg.resolve_data(t.data.data.as_deref(), &t.dataset.data_set(), true)?;
     resolved.note_fallback();
     println!("data: {}", resolved.description);
-    let device = crate::device();
+    let device = cfg.device();
     device.seed(t.seed);
-    let dls = loaders(&resolved, t)?;
-    let (from, to, n) = (1e-7, 10.0, args.num_it);
-    let found: LrFind = match t.model {
-        Arch::Resnet18 => vision_learner(dls, resnet18, &device).lr_find(from, to, n)?,
-        Arch::Resnet34 => vision_learner(dls, resnet34, &device).lr_find(from, to, n)?,
-        arch => match arch.build(1, &device) {
-            AnyModel::Linear(m) => chapter_learner(dls, m).lr_find(from, to, n)?,
-            AnyModel::SimpleNet(m) => chapter_learner(dls, m).lr_find(from, to, n)?,
-            AnyModel::ResNet(m) => chapter_learner(dls, *m).lr_find(from, to, n)?,
-        },
-    };
+    let dls = loaders(cfg, &resolved, t)?;
+    let found = learner(t.model, dls, &device).lr_find(1e-7, 10.0, args.num_it)?;
     found.plot(&args.out)?;
     let (first, last) = (found.lrs.first().copied(), found.lrs.last().copied());
     println!(

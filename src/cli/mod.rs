@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::data::Config;
 use crate::error::Result;
 
 /// fastai's chapter 4 ("MNIST basics") in Rust, on Burn.
@@ -30,7 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// Pixel similarity: call an image a 3 if it is closer to the mean 3 than to the mean 7.
     Baseline(baseline::BaselineArgs),
-    /// Train a model on MNIST_SAMPLE (3 vs 7) and print fastai's epoch table.
+    /// Train a model (on MNIST_SAMPLE's 3s and 7s, all ten MNIST digits, or your own folder) and
+    /// print fastai's epoch table.
     Train(train::TrainArgs),
     /// Classify one 28x28 PNG with a saved model.
     Predict(predict::PredictArgs),
@@ -55,16 +57,22 @@ pub struct DataArg {
     pub data: Option<PathBuf>,
 }
 
-/// Run a parsed command line.
+/// Run a parsed command line with the configuration the environment gives (resolved here, once,
+/// and passed down).
 pub fn run(cli: Cli) -> Result<()> {
+    run_with(&Config::from_env(), cli)
+}
+
+/// Run a parsed command line with `cfg`.
+pub fn run_with(cfg: &Config, cli: Cli) -> Result<()> {
     match cli.command {
-        None => baseline::main_job(),
-        Some(Command::Baseline(args)) => baseline::run(&args),
-        Some(Command::Train(args)) => train::run(&args),
-        Some(Command::Predict(args)) => predict::run(&args),
-        Some(Command::LrFind(args)) => lr_find::run(&args),
-        Some(Command::Interpret(args)) => interpret::run(&args),
+        None => baseline::main_job(cfg),
+        Some(Command::Baseline(args)) => baseline::run(cfg, &args),
+        Some(Command::Train(args)) => train::run(cfg, &args),
+        Some(Command::Predict(args)) => predict::run(cfg, &args),
+        Some(Command::LrFind(args)) => lr_find::run(cfg, &args),
+        Some(Command::Interpret(args)) => interpret::run(cfg, &args),
         Some(Command::Show(args)) => show::run(&args),
-        Some(Command::Data(cmd)) => data::run(&cmd),
+        Some(Command::Data(cmd)) => data::run(cfg, &cmd),
     }
 }

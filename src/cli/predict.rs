@@ -1,6 +1,8 @@
 use std::path::PathBuf;
 
-use crate::data::read_gray;
+use burn::module::Module;
+
+use crate::data::{Config, read_gray};
 use crate::error::{Error, Result};
 use crate::models::load_model;
 
@@ -13,8 +15,8 @@ pub struct PredictArgs {
     pub image: PathBuf,
 }
 
-pub fn run(args: &PredictArgs) -> Result<()> {
-    let (model, info) = load_model(&args.model, &crate::device())?;
+pub fn run(cfg: &Config, args: &PredictArgs) -> Result<()> {
+    let (model, info) = load_model(&args.model, &cfg.device())?;
     let model = model.valid();
     let (pixels, h, w) = read_gray(&args.image)?;
     if (h, w) != (28, 28) {

@@ -1,14 +1,16 @@
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use crate::data::{
-    DataLoaders, DataSet, FolderOptions, ImageDataLoaders, Resolved, TensorDataset, URLs,
-    resolve_data,
+    Config, DataLoaders, DataSet, FolderOptions, ImageDataLoaders, Resolved, TensorDataset, URLs,
 };
 use crate::error::{Error, Result};
-use crate::learner::{Learner, OptFunc, vision_learner};
-use crate::loss::mnist_loss;
-use crate::metrics::BATCH_ACCURACY;
-use crate::models::{AnyModel, Arch, Model, resnet18, resnet34};
+use crate::learner::{CheckpointCallback, InterruptCallback, Learner, OptFunc};
+use crate::loss::{cross_entropy, mnist_loss};
+use crate::metrics::{ACCURACY, BATCH_ACCURACY};
+use crate::models::{AnyModel, Arch, Model};
 
 use super::DataArg;
 
@@ -72,6 +74,18 @@ pub struct TrainArgs {
     /// Print only the final accuracy: no epoch table, no progress bar
     #[arg(long, short)]
     pub quiet: bool,
+    /// Write a checkpoint (model, optimizer, schedule position, RNG, history) into DIR after
+    /// every epoch and every --checkpoint-every minutes; Ctrl-C then finishes the batch, writes
+    /// one and stops
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
+    /// Minutes between checkpoints within an epoch
+    #[arg(long, value_name = "MINUTES", default_value_t = 10.0)]
+    pub checkpoint_every: f64,
+    /// Continue the run whose checkpoint is in --checkpoint DIR (the same command otherwise);
+    /// it ends exactly as the uninterrupted run would have
+    #[arg(long)]
+    pub resume: bool,
     /// Normalise the resnets' inputs with the training set's mean and standard deviation (off
     /// by default, as fastai without pretrained weights; with --init, as the saved model was)
     #[arg(long)]
@@ -96,32 +110,42 @@ impl TrainArgs {
             save: None,
             quiet: false,
             normalize: false,
+            checkpoint: None,
+            checkpoint_every: 10.0,
+            resume: false,
         }
     }
 }
 
-pub fn run(args: &TrainArgs) -> Result<()> {
-    let resolved = resolve_data(args.data.data.as_deref(), &args.dataset.data_set(), true)?;
+pub fn run(cfg: &Config, args: &TrainArgs) -> Result<()> {
+    // Only MNIST_SAMPLE may fall back to the embedded sample (the same 3s and 7s, fewer):
+    // all ten digits must never silently become two.
+    let resolved = cfg.resolve_data(args.data.data.as_deref(), &args.dataset.data_set(), true)?;
     resolved.note_fallback();
-    train_on(&resolved, args)
+    train_on(cfg, &resolved, args)
 }
 
 /// The data loaders `args` ask for: the chapter's 3-vs-7 tensors for the linear models, class
 /// folders (any number of classes) for the resnets.
-pub fn loaders(resolved: &Resolved, args: &TrainArgs) -> Result<DataLoaders<TensorDataset<4>>> {
-    let device = crate::device();
+pub fn loaders(
+    cfg: &Config,
+    resolved: &Resolved,
+    args: &TrainArgs,
+) -> Result<DataLoaders<TensorDataset<4>>> {
+    let device = cfg.device();
     if args.model.is_vision() {
         // A model trained on normalised inputs goes on with inputs normalised the same way.
-        let saved_normalized = match &args.init {
-            Some(path) => crate::models::read_model_info(path)?.norm.is_some(),
-            None => false,
+        let saved_norm = match &args.init {
+            Some(path) => crate::models::read_model_info(path)?.norm,
+            None => None,
         };
         let opts = FolderOptions {
             bs: args.bs.unwrap_or(64),
             seed: args.seed,
             max_train: args.max_train,
             max_valid: args.max_valid,
-            normalize: args.normalize || saved_normalized,
+            normalize: args.normalize,
+            norm: saved_norm,
             ..FolderOptions::default()
         };
         return ImageDataLoaders::from_folder(&resolved.path, &opts, &device);
@@ -136,8 +160,25 @@ pub fn loaders(resolved: &Resolved, args: &TrainArgs) -> Result<DataLoaders<Tens
     DataLoaders::threes_and_sevens(&resolved.path, args.bs.unwrap_or(256), args.seed, &device)
 }
 
+/// The learner for `args.model` on `dls`: the chapter's (SGD, `mnist_loss`, `batch_accuracy`)
+/// for the linear models, `vision_learner`'s (fastai's Adam, cross-entropy, accuracy) for the
+/// resnets. Weights are drawn from the device's generator, seeded by the caller.
+pub fn learner(
+    arch: Arch,
+    dls: DataLoaders<TensorDataset<4>>,
+    device: &burn::prelude::Device,
+) -> Learner<AnyModel> {
+    if arch.is_vision() {
+        let model = arch.build(dls.vocab.len(), device);
+        Learner::new(dls, model, OptFunc::ADAM, cross_entropy, vec![ACCURACY])
+    } else {
+        let model = arch.build(1, device);
+        Learner::new(dls, model, OptFunc::SGD, mnist_loss, vec![BATCH_ACCURACY])
+    }
+}
+
 /// Train on data already resolved (the main job resolves once for both of its steps).
-pub fn train_on(resolved: &Resolved, args: &TrainArgs) -> Result<()> {
+pub fn train_on(cfg: &Config, resolved: &Resolved, args: &TrainArgs) -> Result<()> {
     let (epochs, lr) = match args.model {
         Arch::Linear => (args.epochs.unwrap_or(10), args.lr.unwrap_or(1.0)),
         Arch::SimpleNet => (args.epochs.unwrap_or(40), args.lr.unwrap_or(0.1)),
@@ -148,6 +189,11 @@ pub fn train_on(resolved: &Resolved, args: &TrainArgs) -> Result<()> {
             "--lr must be a positive number and --bs at least 1".into(),
         ));
     }
+    if args.resume && args.checkpoint.is_none() {
+        return Err(Error::Invalid(
+            "--resume needs --checkpoint DIR (the folder the interrupted run wrote)".into(),
+        ));
+    }
     let one_cycle = args.one_cycle || args.model.is_vision();
     println!("data: {}", resolved.description);
     println!(
@@ -156,9 +202,9 @@ pub fn train_on(resolved: &Resolved, args: &TrainArgs) -> Result<()> {
         if one_cycle { " (one-cycle)" } else { "" },
         args.seed
     );
-    let device = crate::device();
+    let device = cfg.device();
     device.seed(args.seed);
-    let dls = loaders(resolved, args)?;
+    let dls = loaders(cfg, resolved, args)?;
     println!(
         "images: {} train, {} valid, classes {:?}, batch size {}",
         dls.train.dataset.x.dims()[0],
@@ -166,61 +212,69 @@ pub fn train_on(resolved: &Resolved, args: &TrainArgs) -> Result<()> {
         dls.vocab,
         dls.train.bs
     );
-    match args.model {
-        Arch::Resnet18 => fit(
-            vision_learner(dls, resnet18, &device),
-            args,
-            epochs,
-            lr,
-            one_cycle,
-        ),
-        Arch::Resnet34 => fit(
-            vision_learner(dls, resnet34, &device),
-            args,
-            epochs,
-            lr,
-            one_cycle,
-        ),
-        arch => match arch.build(1, &device) {
-            AnyModel::Linear(m) => fit(chapter_learner(dls, m), args, epochs, lr, one_cycle),
-            AnyModel::SimpleNet(m) => fit(chapter_learner(dls, m), args, epochs, lr, one_cycle),
-            AnyModel::ResNet(m) => fit(chapter_learner(dls, *m), args, epochs, lr, one_cycle),
-        },
-    }
-}
-
-/// The chapter's Learner: SGD, `mnist_loss`, `batch_accuracy`.
-pub(super) fn chapter_learner<M: Model>(
-    dls: DataLoaders<TensorDataset<4>>,
-    model: M,
-) -> Learner<M> {
-    Learner::new(dls, model, OptFunc::SGD, mnist_loss, vec![BATCH_ACCURACY])
-}
-
-fn fit<M: Model>(
-    mut learn: Learner<M>,
-    args: &TrainArgs,
-    epochs: usize,
-    lr: f64,
-    one_cycle: bool,
-) -> Result<()> {
+    let mut learn = learner(args.model, dls, &device);
     learn.quiet(args.quiet);
     if let Some(path) = &args.init {
         start_from(&mut learn, args.model, path)?;
+    }
+    if let Some(dir) = &args.checkpoint {
+        let path = dir.join(CHECKPOINT_FILE);
+        if args.resume {
+            if !path.is_file() {
+                return Err(Error::MissingFolder {
+                    path,
+                    fix: "no checkpoint there; run the command without --resume to start".into(),
+                });
+            }
+            learn.resume(&path)?;
+            println!("resuming from {}", path.display());
+        }
+        let every = Duration::from_secs_f64(args.checkpoint_every * 60.0);
+        learn.add_cb(CheckpointCallback::new(&path, Some(every)));
+        learn.add_cb(InterruptCallback {
+            flag: interrupt_flag(),
+            path,
+            resume_hint: "run the same command with --resume added".into(),
+        });
     }
     if one_cycle {
         learn.fit_one_cycle(epochs, lr)?;
     } else {
         learn.fit(epochs, lr)?;
     }
-    if let Some(v) = learn.recorder.values.last() {
+    if let Some(v) = learn.recorder().values.last() {
         println!("final accuracy {:.4}", v.metrics[0]);
     }
     if let Some(path) = &args.save {
-        learn.save(args.model, path)?;
+        learn.save(path)?;
         println!("saved {}", path.display());
     }
     Ok(())
+}
+
+/// The checkpoint's file name inside `--checkpoint DIR`.
+pub const CHECKPOINT_FILE: &str = "checkpoint.fbc";
+
+/// Set by the first Ctrl-C (the training loop then checkpoints and stops); a second Ctrl-C exits
+/// at once.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let seen = flag.clone();
+        let installed = ctrlc::set_handler(move || {
+            if seen.swap(true, Ordering::SeqCst) {
+                eprintln!("interrupted twice: exiting without a new checkpoint");
+                std::process::exit(130);
+            }
+            eprintln!("interrupt: finishing this batch and writing a checkpoint (Ctrl-C again to quit now)");
+        });
+        if let Err(e) = installed {
+            eprintln!("note: Ctrl-C will not checkpoint ({e})");
+        }
+        flag
+    })
+    .clone()
 }
 
 /// Load `path` into the learner's model, refusing a file trained for another architecture or

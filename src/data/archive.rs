@@ -41,6 +41,11 @@ pub fn extract_tgz_from(
         return Ok(dest);
     }
     std::fs::create_dir_all(parent).at(parent)?;
+    // One extraction at a time per destination; whoever waited finds it done.
+    let _lock = crate::fsutil::lock_exclusive(&dest)?;
+    if dest.is_dir() {
+        return Ok(dest);
+    }
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}-extracting-"))
         .tempdir_in(parent)

@@ -150,7 +150,12 @@ impl<D: Dataset> DataLoader<D> {
     /// One epoch as lists of item indices, one list per batch; starts the next epoch like
     /// [`iter`](Self::iter). For loops that fetch each batch themselves (`dataset.batch(&idx)`).
     pub fn batch_indices(&self) -> Vec<Vec<usize>> {
-        let epoch = self.epoch.fetch_add(1, Ordering::Relaxed);
+        self.batch_indices_for(self.epoch.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Epoch `epoch`'s batches as lists of item indices: the same for the same seed and epoch,
+    /// whatever ran before (what the Learner uses, so a resumed run sees the same batches).
+    pub fn batch_indices_for(&self, epoch: u64) -> Vec<Vec<usize>> {
         let order = self.order(epoch);
         let mut chunks: Vec<Vec<usize>> = order.chunks(self.bs).map(<[usize]>::to_vec).collect();
         if self.drop_last && chunks.last().is_some_and(|c| c.len() < self.bs) {
@@ -159,11 +164,20 @@ impl<D: Dataset> DataLoader<D> {
         chunks
     }
 
-    /// One epoch of batches; each call starts the next epoch (and so a new shuffle).
+    /// One epoch of batches; each call starts the next epoch (and so a new shuffle), as a
+    /// fastai `DataLoader` reshuffles on each pass: the chapter's loops rely on it.
     pub fn iter(&self) -> Batches<'_, D> {
         Batches {
             dl: self,
             batches: self.batch_indices().into_iter(),
+        }
+    }
+
+    /// The batches of epoch `epoch`, touching no counter.
+    pub fn epoch(&self, epoch: u64) -> Batches<'_, D> {
+        Batches {
+            dl: self,
+            batches: self.batch_indices_for(epoch).into_iter(),
         }
     }
 }
@@ -197,7 +211,7 @@ pub struct DataLoaders<D: Dataset> {
     pub valid: DataLoader<D>,
     pub vocab: Vec<String>,
     /// Mean and standard deviation the images were normalised with (`None`: raw 0..=1 pixels).
-    pub norm: Option<(f32, f32)>,
+    pub norm: Option<super::Normalize>,
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use burn::prelude::*;
 
 use super::dataloader::{DataLoader, DataLoaders, TensorDataset};
 use super::images::LabeledImages;
+use super::normalize::Normalize;
 use crate::error::{Error, Result};
 
 /// How `from_folder` builds its loaders.
@@ -28,6 +29,8 @@ pub struct FolderOptions {
     /// Measured here on MNIST_SAMPLE, `fit_one_cycle(1, 0.1)`, seeds 42, 1, 2, 3, 4: accuracy
     /// 0.9963 on average without, 0.9937 with (bench/README.md).
     pub normalize: bool,
+    /// Normalise with these statistics (a model file's) instead of the training set's.
+    pub norm: Option<Normalize>,
     /// Use at most this many training / validation images, picked evenly (for quick runs).
     pub max_train: Option<usize>,
     pub max_valid: Option<usize>,
@@ -40,6 +43,7 @@ impl Default for FolderOptions {
             seed: 42,
             size: None,
             normalize: false,
+            norm: None,
             max_train: None,
             max_valid: None,
         }
@@ -93,31 +97,13 @@ fn thin(images: LabeledImages, max: Option<usize>) -> LabeledImages {
 }
 
 /// The tensors of one split: `[n, 1, h, w]` images, scaled to 0..=1 then normalised.
-fn dataset(images: &LabeledImages, norm: Option<(f32, f32)>, device: &Device) -> TensorDataset<4> {
-    let (mean, std) = norm.unwrap_or((0.0, 1.0));
+fn dataset(images: &LabeledImages, norm: Option<&Normalize>, device: &Device) -> TensorDataset<4> {
     let s = &images.images;
-    let x: Vec<f32> = s
-        .pixels
-        .iter()
-        .map(|&p| (p as f32 / 255.0 - mean) / std)
-        .collect();
+    let x = Normalize::to_inputs(norm, &s.pixels, 1, s.height * s.width);
     let x = Tensor::from_data(TensorData::new(x, [s.len(), 1, s.height, s.width]), device);
     let y = images.labels.iter().map(|&l| l as i64).collect::<Vec<_>>();
     let y = Tensor::from_data(TensorData::new(y, [images.labels.len()]), device);
     TensorDataset::new(x, y)
-}
-
-/// Pixel mean and standard deviation of a stack, in 0..=1 units.
-fn stats(images: &LabeledImages) -> (f32, f32) {
-    let px = &images.images.pixels;
-    let n = px.len().max(1) as f64;
-    let mean = px.iter().map(|&p| p as f64).sum::<f64>() / n / 255.0;
-    let var = px
-        .iter()
-        .map(|&p| (p as f64 / 255.0 - mean).powi(2))
-        .sum::<f64>()
-        / n;
-    (mean as f32, var.sqrt().max(1e-6) as f32)
 }
 
 /// fastai's `ImageDataLoaders`.
@@ -136,8 +122,8 @@ impl ImageDataLoaders {
     ///
     /// let opts = FolderOptions { normalize: true, ..FolderOptions::default() };
     /// let dls = ImageDataLoaders::from_folder(&embedded_sample()?, &opts, &fastburn::device())?;
-    /// let (mean, std) = dls.norm.unwrap();
-    /// assert!(mean > 0.1 && mean < 0.2 && std > 0.25 && std < 0.4);
+    /// let norm = dls.norm.unwrap();
+    /// assert!(norm.mean[0] > 0.1 && norm.mean[0] < 0.2 && norm.std[0] > 0.25 && norm.std[0] < 0.4);
     /// # Ok::<(), fastburn::Error>(())
     /// ```
     pub fn from_folder(
@@ -186,14 +172,19 @@ impl ImageDataLoaders {
             labels.push(i);
         }
         valid.labels = labels;
-        let norm = opts.normalize.then(|| stats(&train));
+        let norm = opts.norm.clone().or_else(|| {
+            opts.normalize.then(|| {
+                let s = &train.images;
+                Normalize::from_pixels(&s.pixels, 1, s.height * s.width)
+            })
+        });
         Ok(DataLoaders {
             // fastai drops the last, short training batch: a batch of a few images gives
             // BatchNorm noisy statistics. Kept when it is the only batch.
-            train: DataLoader::new(dataset(&train, norm, device), opts.bs)
+            train: DataLoader::new(dataset(&train, norm.as_ref(), device), opts.bs)
                 .shuffle(opts.seed)
                 .drop_last(train.labels.len() > opts.bs),
-            valid: DataLoader::new(dataset(&valid, norm, device), opts.bs),
+            valid: DataLoader::new(dataset(&valid, norm.as_ref(), device), opts.bs),
             vocab: train.vocab,
             norm,
         })

@@ -8,6 +8,7 @@ mod idx;
 mod image_dls;
 mod images;
 mod labels;
+mod normalize;
 mod sample;
 mod urls;
 
@@ -15,8 +16,7 @@ pub use archive::{extract_tgz, extract_tgz_from};
 pub use dataloader::{Batches, DataLoader, DataLoaders, Dataset, TensorDataset};
 pub use download::{Expected, download};
 pub use external::{
-    EMBEDDED_MNIST_TINY, Resolved, archive_path, data_path, embedded_sample, fastburn_home,
-    fetch_archive, resolve_data, source_url, untar_data, untar_local,
+    Config, DeviceChoice, EMBEDDED_MNIST_TINY, Resolved, embedded_sample, untar_data,
 };
 pub use idx::{IdxArray, mnist_idx, read_idx};
 pub use image_dls::{FolderOptions, ImageDataLoaders};
@@ -25,5 +25,6 @@ pub use images::{
     read_gray,
 };
 pub use labels::read_labels_csv;
+pub use normalize::Normalize;
 pub use sample::SampleImages;
 pub use urls::{DataSet, URLs};

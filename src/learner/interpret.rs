@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::base::Learner;
-use crate::data::{DataLoader, TensorDataset};
+use crate::data::{DataLoader, Normalize, TensorDataset};
 use crate::error::Result;
 use crate::models::{Model, probabilities};
 use crate::show::{CellText, Gray, save_heatmap_png, save_image_grid};
@@ -22,8 +22,7 @@ pub struct ClassificationInterpretation {
 }
 
 /// Images of a dataset, back in 0..=1 (undoing the normalisation). Reads the tensor once.
-fn images(ds: &TensorDataset<4>, norm: Option<(f32, f32)>, idx: &[usize]) -> Vec<Gray> {
-    let (mean, std) = norm.unwrap_or((0.0, 1.0));
+fn images(ds: &TensorDataset<4>, norm: Option<&Normalize>, idx: &[usize]) -> Vec<Gray> {
     let [_, c, h, w] = ds.x.dims();
     let all: Vec<f32> = ds.x.clone().inner().into_data().iter::<f32>().collect();
     let n = c * h * w;
@@ -33,7 +32,7 @@ fn images(ds: &TensorDataset<4>, norm: Option<(f32, f32)>, idx: &[usize]) -> Vec
             width: w,
             values: all[i * n..i * n + h * w]
                 .iter()
-                .map(|v| v * std + mean)
+                .map(|&v| norm.map_or(v, |n| n.decode(v, 0)))
                 .collect(),
         })
         .collect()
@@ -44,7 +43,7 @@ impl ClassificationInterpretation {
     pub fn from_learner<M: Model>(learn: &Learner<M>) -> Self {
         let model = learn.model().clone().valid();
         let (mut probs, mut targets) = (Vec::new(), Vec::new());
-        for (xb, yb) in &learn.dls.valid {
+        for (xb, yb) in learn.dls.valid.epoch(0) {
             probs.extend(probabilities(model.forward(xb.inner())));
             targets.extend(yb.inner().into_data().iter::<i64>().map(|t| t as usize));
         }
@@ -68,7 +67,7 @@ impl ClassificationInterpretation {
             preds,
             targets,
             losses,
-            images: images(&learn.dls.valid.dataset, learn.dls.norm, &all),
+            images: images(&learn.dls.valid.dataset, learn.dls.norm.as_ref(), &all),
         }
     }
 
@@ -188,7 +187,7 @@ impl ClassificationInterpretation {
 pub fn show_batch(
     dl: &DataLoader<TensorDataset<4>>,
     vocab: &[String],
-    norm: Option<(f32, f32)>,
+    norm: Option<&Normalize>,
     n: usize,
     path: &Path,
 ) -> Result<()> {

@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
-use burn::optim::GradientsParams;
-
 use super::base::Learner;
-use crate::data::Dataset;
-use crate::error::Result;
+use super::callback::{Callback, Control};
+use super::optimizer::Optimizer;
+use super::recorder::Recorder;
+use crate::error::{Error, Result};
 use crate::models::Model;
 use crate::show::{Mark, Panel, Series, save_plot};
 
@@ -86,44 +86,97 @@ impl LrFind {
     }
 }
 
+/// fastai's `LRFinder`: raise the learning rate exponentially from `start_lr` to `end_lr` over
+/// `num_it` training batches, record the smoothed loss, and stop once it is 4 times its best.
+/// Afterwards the model and optimizer are put back as they were before the sweep.
+pub struct LRFinder<M: Model> {
+    pub start_lr: f64,
+    pub end_lr: f64,
+    pub num_it: usize,
+    pub lrs: Vec<f64>,
+    pub losses: Vec<f32>,
+    best: f32,
+    saved: Option<(M, Optimizer)>,
+}
+
+impl<M: Model> LRFinder<M> {
+    pub fn new(start_lr: f64, end_lr: f64, num_it: usize) -> Self {
+        Self {
+            start_lr,
+            end_lr,
+            num_it,
+            lrs: Vec::new(),
+            losses: Vec::new(),
+            best: f32::INFINITY,
+            saved: None,
+        }
+    }
+}
+
+impl<M: Model> Callback<M> for LRFinder<M> {
+    // After the recorder, which smooths the loss this reads.
+    fn order(&self) -> i32 {
+        60
+    }
+
+    fn before_fit(&mut self, learn: &mut Learner<M>) -> Result<Control> {
+        self.saved = Some((learn.model.clone(), learn.opt.clone()));
+        Ok(Control::Continue)
+    }
+
+    fn before_batch(&mut self, learn: &mut Learner<M>) -> Result<Control> {
+        let pos = learn.train_iter as f64 / self.num_it as f64;
+        let lr = self.start_lr * (self.end_lr / self.start_lr).powf(pos);
+        let lrs = vec![lr; learn.opt.hypers.len()];
+        learn.opt.set_lrs(&lrs);
+        Ok(Control::Continue)
+    }
+
+    fn after_batch(&mut self, learn: &mut Learner<M>) -> Result<Control> {
+        let smooth = learn.smooth_loss;
+        if !smooth.is_finite() || smooth > 4.0 * self.best {
+            return Ok(Control::CancelFit);
+        }
+        self.best = self.best.min(smooth);
+        self.lrs.push(learn.opt.hypers.last().map_or(0.0, |h| h.lr));
+        self.losses.push(smooth);
+        if learn.train_iter >= self.num_it {
+            return Ok(Control::CancelFit);
+        }
+        Ok(Control::Continue)
+    }
+
+    fn before_validate(&mut self, _learn: &mut Learner<M>) -> Result<Control> {
+        Ok(Control::SkipValidate)
+    }
+
+    fn after_fit(&mut self, learn: &mut Learner<M>) -> Result<Control> {
+        if let Some((model, opt)) = self.saved.take() {
+            learn.model = model;
+            learn.opt = opt;
+        }
+        Ok(Control::Continue)
+    }
+}
+
 impl<M: Model> Learner<M> {
     /// Sweep the learning rate from `start_lr` to `end_lr` over `num_it` training batches
-    /// (fastai: 1e-7, 10, 100), stopping early once the loss is 4 times its best. Works on a copy:
-    /// the learner's model and optimizer are as they were.
+    /// (fastai: 1e-7, 10, 100), stopping early once the loss is 4 times its best. The model,
+    /// optimizer and callbacks are as they were afterwards; no table is printed.
     pub fn lr_find(&mut self, start_lr: f64, end_lr: f64, num_it: usize) -> Result<LrFind> {
-        let mut model = self.model().clone();
-        let (mut opt, _) = self.opt_func.build_with_momentum();
-        let (mut lrs, mut losses) = (Vec::new(), Vec::new());
-        let (mut avg, mut best) = (0.0f64, f32::INFINITY);
-        'sweep: loop {
-            for idx in self.dls.train.batch_indices() {
-                let i = lrs.len();
-                if i >= num_it {
-                    break 'sweep;
-                }
-                let lr = start_lr * (end_lr / start_lr).powf(i as f64 / num_it as f64);
-                let (xb, yb) = self.dls.train.dataset.batch(&idx);
-                let loss = (self.loss_func)(model.forward(xb), yb);
-                let value = loss.clone().into_scalar::<f32>();
-                avg = 0.98 * avg + 0.02 * value as f64;
-                let smooth = (avg / (1.0 - 0.98f64.powi(i as i32 + 1))) as f32;
-                if !smooth.is_finite() || smooth > 4.0 * best {
-                    break 'sweep;
-                }
-                best = best.min(smooth);
-                lrs.push(lr);
-                losses.push(smooth);
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
-                model = opt.step(lr, model, grads);
-            }
-            if self.dls.train.is_empty() {
-                break;
-            }
-        }
-        let suggestion = valley(&lrs, &losses);
+        let n_epoch = num_it.div_ceil(self.dls.train.len().max(1)).max(1);
+        let own = std::mem::replace(&mut self.cbs, vec![Box::new(Recorder::default())]);
+        let finder: Box<dyn Callback<M>> = Box::new(LRFinder::<M>::new(start_lr, end_lr, num_it));
+        let result = self.fit_with(n_epoch, None, vec![finder]);
+        self.cbs = own;
+        let found = result?
+            .into_iter()
+            .find_map(|c| c.into_any().downcast::<LRFinder<M>>().ok())
+            .ok_or_else(|| Error::Invalid("lr_find: the finder went missing".into()))?;
+        let suggestion = valley(&found.lrs, &found.losses);
         Ok(LrFind {
-            lrs,
-            losses,
+            lrs: found.lrs,
+            losses: found.losses,
             suggestion,
         })
     }

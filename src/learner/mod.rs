@@ -1,24 +1,45 @@
-//! Training: fastai's `Learner` with callbacks, the `Recorder`, the epoch table and optimizers.
+//! Training: fastai's `Learner`, one small loop, and the callbacks that carry every training
+//! policy (schedules, lr_find, recording, progress, saving, early stopping, checkpoints).
+//!
+//! | file | what |
+//! |---|---|
+//! | `base` | `Learner`, the loop, `fit`, freezing, saving |
+//! | `callback` | the `Callback` trait, `Event`, `Control` |
+//! | `optimizer` | `Optimizer` with parameter groups, `OptFunc` (SGD, Adam, BasicOptim's rule) |
+//! | `schedule` | `ParamScheduler`, `OneCycle`, `fit_one_cycle` |
+//! | `lr_find` | `LRFinder`, `lr_find`, `valley` |
+//! | `recorder`, `progress`, `csv_logger` | `Recorder`, `ProgressCallback`, `CSVLogger` |
+//! | `tracker` | `SaveModelCallback`, `EarlyStoppingCallback`, `ReduceLROnPlateau`, `TerminateOnNaN` |
+//! | `checkpoint` | `CheckpointCallback`, `InterruptCallback`, resuming |
+//! | `basic_optim` | the chapter's `BasicOptim` over raw tensors |
+//! | `vision`, `interpret` | `vision_learner`, `ClassificationInterpretation` |
 
 mod base;
+mod basic_optim;
 mod callback;
-mod fastai_adam;
+mod checkpoint;
+mod csv_logger;
 mod interpret;
 mod lr_find;
-mod optim;
+mod optimizer;
 mod progress;
 mod recorder;
 mod schedule;
+mod tracker;
 mod vision;
 
-pub use base::Learner;
-pub use callback::{Callback, Control, EpochValues, Event, FitState};
-pub use fastai_adam::{FastaiAdam, FastaiAdamState, MomentumHandle};
+pub use base::{Learner, Lr};
+pub use basic_optim::BasicOptim;
+pub use callback::{AsAny, Callback, Control, EpochValues, Event};
+pub use checkpoint::{Checkpoint, CheckpointCallback, InterruptCallback, Position};
+pub use csv_logger::CSVLogger;
 pub use interpret::{ClassificationInterpretation, show_batch};
-pub use lr_find::{LrFind, valley};
-pub use optim::{BasicOptim, BasicStep, OptFunc};
-pub use progress::BatchBar;
-pub use progress::{ProgressTable, format_time};
-pub use recorder::Recorder;
-pub use schedule::{OneCycle, combined_cos, sched_cos};
+pub use lr_find::{LRFinder, LrFind, valley};
+pub use optimizer::{Hypers, OptFunc, Optimizer, ParamState};
+pub use progress::{ProgressCallback, ProgressTable, format_time};
+pub use recorder::{Recorder, SmoothLoss};
+pub use schedule::{Hyper, OneCycle, ParamScheduler, Sched, combined_cos, sched_cos};
+pub use tracker::{
+    EarlyStoppingCallback, ReduceLROnPlateau, SaveModelCallback, TerminateOnNaN, Tracker,
+};
 pub use vision::vision_learner;

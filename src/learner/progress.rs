@@ -8,11 +8,14 @@
 //! The column order (epoch, train_loss, valid_loss, the metrics, time) is a contract that outside
 //! checks read.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::callback::{Callback, Control, FitState};
+use super::base::Learner;
+use super::callback::{Callback, Control, EpochValues};
+use crate::error::{Error, Result};
+use crate::models::Model;
 
 /// Prints the header before training and one row per epoch.
 pub struct ProgressTable {
@@ -46,6 +49,31 @@ impl ProgressTable {
         let _ = writeln!(self.out, "{}", line.trim_end());
         let _ = self.out.flush();
     }
+
+    /// The header: epoch, train_loss, valid_loss, the metrics, time.
+    pub fn header(&mut self, metric_names: &[String]) {
+        let mut header: Vec<String> = ["epoch", "train_loss", "valid_loss"]
+            .map(String::from)
+            .to_vec();
+        header.extend(metric_names.iter().cloned());
+        header.push("time".into());
+        // Wide enough for the name and for a 6-decimal value ("0.123456") or "00:00".
+        self.widths = header.iter().map(|h| h.len().max(8)).collect();
+        self.widths[0] = 5;
+        self.line(&header);
+    }
+
+    /// One epoch's row.
+    pub fn row(&mut self, v: &EpochValues) {
+        let mut row = vec![
+            v.epoch.to_string(),
+            format!("{:.6}", v.train_loss),
+            format!("{:.6}", v.valid_loss),
+        ];
+        row.extend(v.metrics.iter().map(|m| format!("{m:.6}")));
+        row.push(format_time(v.seconds));
+        self.line(&row);
+    }
 }
 
 /// `mm:ss`, as fastai writes epoch times.
@@ -58,85 +86,114 @@ pub fn format_time(seconds: f64) -> String {
     }
 }
 
-impl Callback for ProgressTable {
-    fn before_fit(&mut self, s: &FitState) -> Control {
-        let mut header: Vec<String> = ["epoch", "train_loss", "valid_loss"]
-            .map(String::from)
-            .to_vec();
-        header.extend(s.metric_names.iter().cloned());
-        header.push("time".into());
-        // Wide enough for the name and for a 6-decimal value ("0.123456") or "00:00".
-        self.widths = header.iter().map(|h| h.len().max(8)).collect();
-        self.widths[0] = 5;
-        self.line(&header);
-        Control::Continue
-    }
-
-    fn after_epoch(&mut self, s: &FitState) -> Control {
-        if let Some(v) = &s.epoch_values {
-            let mut row = vec![
-                v.epoch.to_string(),
-                format!("{:.6}", v.train_loss),
-                format!("{:.6}", v.valid_loss),
-            ];
-            row.extend(v.metrics.iter().map(|m| format!("{m:.6}")));
-            row.push(format_time(v.seconds));
-            self.line(&row);
-        }
-        Control::Continue
-    }
-}
-
-/// A progress bar over an epoch's training batches, on standard error; hidden when that is not a terminal.
-#[derive(Default)]
-pub struct BatchBar {
+/// fastai's `ProgressCallback`: the epoch table, and a bar over each epoch's batches on a
+/// terminal. [`Learner::quiet`] removes it, so a quiet run draws neither.
+pub struct ProgressCallback {
+    table: ProgressTable,
+    /// Draw the bar (only when standard error is a terminal).
+    show_bar: bool,
     bar: Option<ProgressBar>,
+    /// The rows printed in this fit, so a resumed run prints the whole table again.
+    rows: Vec<EpochValues>,
 }
 
-impl BatchBar {
-    fn start(&mut self, s: &FitState, phase: &str) {
-        let bar = ProgressBar::new(s.n_iter as u64);
-        if let Ok(style) =
-            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}<{eta}")
-        {
-            bar.set_style(style.progress_chars("=> "));
+impl ProgressCallback {
+    /// The table on standard output, the bar on standard error when it is a terminal.
+    pub fn stdout() -> Self {
+        Self {
+            table: ProgressTable::stdout(),
+            show_bar: std::io::stderr().is_terminal(),
+            bar: None,
+            rows: Vec::new(),
         }
-        bar.set_message(format!("epoch {} {phase}", s.epoch));
-        self.bar = Some(bar);
     }
 
-    fn finish(&mut self) {
+    /// The table to any writer, no bar.
+    pub fn to(out: Box<dyn Write + Send>) -> Self {
+        Self {
+            table: ProgressTable::to(out),
+            show_bar: false,
+            bar: None,
+            rows: Vec::new(),
+        }
+    }
+
+    fn finish_bar(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
     }
 }
 
-impl Callback for BatchBar {
-    fn before_train(&mut self, s: &FitState) -> Control {
-        self.start(s, "train");
-        Control::Continue
+impl<M: Model> Callback<M> for ProgressCallback {
+    fn order(&self) -> i32 {
+        140
     }
-    fn after_batch(&mut self, _s: &FitState) -> Control {
+
+    fn before_fit(&mut self, learn: &mut Learner<M>) -> Result<Control> {
+        self.rows.clear();
+        self.table.header(&learn.metric_names);
+        Ok(Control::Continue)
+    }
+
+    fn before_train(&mut self, learn: &mut Learner<M>) -> Result<Control> {
+        if self.show_bar {
+            let bar = ProgressBar::new(learn.n_iter as u64);
+            if let Ok(style) =
+                ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {elapsed}<{eta}")
+            {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_message(format!("epoch {} train", learn.epoch));
+            bar.set_position(learn.iter as u64);
+            self.bar = Some(bar);
+        }
+        Ok(Control::Continue)
+    }
+
+    fn after_batch(&mut self, _learn: &mut Learner<M>) -> Result<Control> {
         if let Some(bar) = &self.bar {
             bar.inc(1);
         }
-        Control::Continue
+        Ok(Control::Continue)
     }
-    fn after_train(&mut self, _s: &FitState) -> Control {
-        self.finish();
-        Control::Continue
+
+    fn after_train(&mut self, _learn: &mut Learner<M>) -> Result<Control> {
+        self.finish_bar();
+        Ok(Control::Continue)
     }
-    fn after_fit(&mut self, _s: &FitState) -> Control {
-        self.finish();
-        Control::Continue
+
+    fn after_epoch(&mut self, learn: &mut Learner<M>) -> Result<Control> {
+        if let Some(v) = &learn.epoch_values {
+            self.table.row(v);
+            self.rows.push(v.clone());
+        }
+        Ok(Control::Continue)
+    }
+
+    fn after_fit(&mut self, _learn: &mut Learner<M>) -> Result<Control> {
+        self.finish_bar();
+        Ok(Control::Continue)
+    }
+
+    fn checkpoint_state(&self) -> Option<String> {
+        serde_json::to_string(&self.rows).ok()
+    }
+
+    fn restore_state(&mut self, state: &str) -> Result<()> {
+        let rows: Vec<EpochValues> = serde_json::from_str(state)
+            .map_err(|e| Error::Invalid(format!("checkpoint: table state unreadable ({e})")))?;
+        for v in &rows {
+            self.table.row(v);
+        }
+        self.rows = rows;
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::learner::EpochValues;
     use std::sync::{Arc, Mutex};
 
     #[derive(Clone, Default)]
@@ -155,19 +212,14 @@ mod tests {
     fn table_has_fastai_columns() {
         let buf = Buf::default();
         let mut t = ProgressTable::to(Box::new(buf.clone()));
-        let mut s = FitState {
-            metric_names: vec!["batch_accuracy".into()],
-            ..Default::default()
-        };
-        t.before_fit(&s);
-        s.epoch_values = Some(EpochValues {
+        t.header(&["batch_accuracy".to_string()]);
+        t.row(&EpochValues {
             epoch: 0,
             train_loss: 0.636709,
             valid_loss: 0.503144,
             metrics: vec![0.495584],
             seconds: 1.4,
         });
-        t.after_epoch(&s);
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         assert_eq!(
             text,

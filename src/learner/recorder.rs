@@ -2,46 +2,89 @@
 
 use std::path::Path;
 
-use super::callback::{Callback, Control, EpochValues, FitState};
+use serde::{Deserialize, Serialize};
+
+use super::base::Learner;
+use super::callback::{Callback, Control, EpochValues};
 use crate::error::{Error, Result};
+use crate::models::Model;
 use crate::show::{Panel, Series, save_plot};
 
-/// Losses per batch and results per epoch, across every `fit` of a learner.
-#[derive(Debug, Clone, Default)]
+/// Losses per batch and results per epoch of the last `fit` (fastai resets it at each fit), and
+/// the smoothed training loss the table shows (fastai's `AvgSmoothLoss`, kept here as fastai's
+/// recorder keeps it).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Recorder {
     pub metric_names: Vec<String>,
     /// One row per epoch: fastai's `learn.recorder.values`.
     pub values: Vec<EpochValues>,
     /// Smoothed training loss after each batch: fastai's `learn.recorder.losses`.
     pub losses: Vec<f32>,
-    /// Learning rate of each training batch: fastai's `learn.recorder.lrs`.
+    /// Learning rate of each training batch (the last parameter group's): `learn.recorder.lrs`.
     pub lrs: Vec<f64>,
-    /// Momentum of each training batch, when scheduled: fastai's `learn.recorder.moms`.
+    /// Momentum of each training batch: fastai's `learn.recorder.moms`.
     pub moms: Vec<f64>,
+    smooth: SmoothLoss,
 }
 
-impl Callback for Recorder {
-    fn before_fit(&mut self, s: &FitState) -> Control {
-        self.metric_names = s.metric_names.clone();
-        Control::Continue
+/// fastai's `AvgSmoothLoss`: an exponential moving average of the loss, debiased.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SmoothLoss {
+    avg: f64,
+    count: i32,
+}
+
+impl SmoothLoss {
+    const BETA: f64 = 0.98;
+
+    pub fn add(&mut self, loss: f32) -> f32 {
+        self.count += 1;
+        self.avg = Self::BETA * self.avg + (1.0 - Self::BETA) * loss as f64;
+        (self.avg / (1.0 - Self::BETA.powi(self.count))) as f32
+    }
+}
+
+impl<M: Model> Callback<M> for Recorder {
+    // fastai's Recorder order: after the schedulers have set this batch's hyper-parameters.
+    fn order(&self) -> i32 {
+        50
     }
 
-    fn after_batch(&mut self, s: &FitState) -> Control {
-        if s.training {
-            self.losses.push(s.smooth_loss);
-            self.lrs.push(s.lr);
-            if let Some(m) = s.mom {
-                self.moms.push(m);
+    fn before_fit(&mut self, learn: &mut Learner<M>) -> Result<Control> {
+        *self = Recorder {
+            metric_names: learn.metric_names.clone(),
+            ..Recorder::default()
+        };
+        Ok(Control::Continue)
+    }
+
+    fn after_batch(&mut self, learn: &mut Learner<M>) -> Result<Control> {
+        if learn.training {
+            learn.smooth_loss = self.smooth.add(learn.loss);
+            self.losses.push(learn.smooth_loss);
+            if let Some(h) = learn.opt.hypers.last() {
+                self.lrs.push(h.lr);
+                self.moms.push(h.mom);
             }
         }
-        Control::Continue
+        Ok(Control::Continue)
     }
 
-    fn after_epoch(&mut self, s: &FitState) -> Control {
-        if let Some(v) = &s.epoch_values {
+    fn after_epoch(&mut self, learn: &mut Learner<M>) -> Result<Control> {
+        if let Some(v) = &learn.epoch_values {
             self.values.push(v.clone());
         }
-        Control::Continue
+        Ok(Control::Continue)
+    }
+
+    fn checkpoint_state(&self) -> Option<String> {
+        serde_json::to_string(self).ok()
+    }
+
+    fn restore_state(&mut self, state: &str) -> Result<()> {
+        *self = serde_json::from_str(state)
+            .map_err(|e| Error::Invalid(format!("checkpoint: recorder state unreadable ({e})")))?;
+        Ok(())
     }
 }
 

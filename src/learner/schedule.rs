@@ -1,6 +1,114 @@
-//! Hyper-parameter schedules: fastai's cosine pieces and the one-cycle policy.
+//! Hyper-parameter schedules (fastai's `callback/schedule.py`): cosine pieces, the one-cycle
+//! policy, and `ParamScheduler`, the callback that sets each batch's hyper-parameters.
 
 use std::f64::consts::PI;
+use std::sync::Arc;
+
+use super::base::{Learner, Lr};
+use super::callback::{Callback, Control};
+use crate::error::Result;
+use crate::models::Model;
+
+/// A hyper-parameter's value as a function of training progress (0 at the first batch of the
+/// fit, towards 1 at its last).
+pub type Sched = Arc<dyn Fn(f64) -> f64 + Send + Sync>;
+
+/// Which hyper-parameter a schedule moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hyper {
+    Lr,
+    Mom,
+}
+
+/// fastai's `ParamScheduler`: before each training batch, set each scheduled hyper-parameter of
+/// each parameter group from its schedule.
+///
+/// ```
+/// use std::sync::Arc;
+/// use fastburn::learner::{Hyper, ParamScheduler, Sched};
+/// // A linear warm-up of the learning rate to 0.1 over the whole fit.
+/// let warm: Sched = Arc::new(|pct| 0.1 * pct);
+/// let sched = ParamScheduler::new().with(Hyper::Lr, vec![warm]);
+/// assert_eq!(sched.scheds.len(), 1);
+/// ```
+#[derive(Clone, Default)]
+pub struct ParamScheduler {
+    /// Each hyper-parameter's schedules: one per parameter group, or one for all.
+    pub scheds: Vec<(Hyper, Vec<Sched>)>,
+}
+
+impl ParamScheduler {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with(mut self, hyper: Hyper, scheds: Vec<Sched>) -> Self {
+        self.scheds.push((hyper, scheds));
+        self
+    }
+
+    /// The one-cycle policy for learning rates peaking at `lr_maxes` (one per group).
+    pub fn one_cycle(cycle: OneCycle, lr_maxes: &[f64]) -> Self {
+        let lrs = lr_maxes
+            .iter()
+            .map(|&lr_max| {
+                let c = OneCycle { lr_max, ..cycle };
+                Arc::new(move |p| c.lr(p)) as Sched
+            })
+            .collect();
+        let mom: Sched = Arc::new(move |p| cycle.mom(p));
+        Self::new().with(Hyper::Lr, lrs).with(Hyper::Mom, vec![mom])
+    }
+}
+
+impl<M: Model> Callback<M> for ParamScheduler {
+    // Before the recorder, so it records the values this batch used.
+    fn order(&self) -> i32 {
+        10
+    }
+
+    fn before_batch(&mut self, learn: &mut Learner<M>) -> Result<Control> {
+        if !learn.training {
+            return Ok(Control::Continue);
+        }
+        let pct = learn.pct_train;
+        for (hyper, scheds) in &self.scheds {
+            if scheds.is_empty() {
+                continue;
+            }
+            for (g, h) in learn.opt.hypers.iter_mut().enumerate() {
+                let v = scheds[g.min(scheds.len() - 1)](pct);
+                match hyper {
+                    Hyper::Lr => h.lr = v,
+                    Hyper::Mom => h.mom = v,
+                }
+            }
+        }
+        Ok(Control::Continue)
+    }
+}
+
+impl<M: Model> Learner<M> {
+    /// Train with fastai's one-cycle policy peaking at `lr_max` (one rate, or `Lr::Slice` for
+    /// discriminative rates across parameter groups); the momentum cycles the other way.
+    pub fn fit_one_cycle(&mut self, n_epoch: usize, lr_max: impl Into<Lr>) -> Result<()> {
+        self.fit_one_cycle_with(n_epoch, lr_max, OneCycle::new(0.0))
+    }
+
+    /// [`fit_one_cycle`](Self::fit_one_cycle) with other `div`, `div_final`, `pct_start` or
+    /// `moms` (`cycle.lr_max` is ignored: the rates come from `lr_max`).
+    pub fn fit_one_cycle_with(
+        &mut self,
+        n_epoch: usize,
+        lr_max: impl Into<Lr>,
+        cycle: OneCycle,
+    ) -> Result<()> {
+        let lrs = lr_max.into().per_group(self.opt.hypers.len());
+        let sched = ParamScheduler::one_cycle(cycle, &lrs);
+        self.fit_with(n_epoch, None, vec![Box::new(sched)])
+            .map(drop)
+    }
+}
 
 /// Cosine from `start` to `end` as `pos` goes from 0 to 1 (fastai's `SchedCos`).
 pub fn sched_cos(start: f64, end: f64, pos: f64) -> f64 {

@@ -3,7 +3,7 @@
 use burn::prelude::*;
 
 use super::base::Learner;
-use super::optim::OptFunc;
+use super::optimizer::OptFunc;
 use crate::data::{DataLoaders, TensorDataset};
 use crate::loss::cross_entropy;
 use crate::metrics::ACCURACY;
@@ -32,11 +32,5 @@ pub fn vision_learner(
 ) -> Learner<ResNet> {
     let n_out = dls.vocab.len();
     let model = arch(1, n_out, device);
-    Learner::new(
-        dls,
-        model,
-        OptFunc::FASTAI_ADAM,
-        cross_entropy,
-        vec![ACCURACY],
-    )
+    Learner::new(dls, model, OptFunc::ADAM, cross_entropy, vec![ACCURACY])
 }

@@ -8,6 +8,7 @@ use burn::prelude::*;
 use burn::store::ModuleRecord;
 
 use super::{AnyModel, Arch, Model};
+use crate::data::Normalize;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::write_bytes_atomic;
 
@@ -19,23 +20,65 @@ pub struct ModelInfo {
     pub arch: Arch,
     /// Class names, indexed by the model's label (for one output: `[negative, positive]`).
     pub vocab: Vec<String>,
-    /// Mean and standard deviation the inputs were normalised with, if any.
-    pub norm: Option<(f32, f32)>,
+    /// The normalisation the inputs were trained with, if any.
+    pub norm: Option<Normalize>,
+    /// Outputs of the model (1 for the chapter's 3-vs-7 models, else one per class).
+    pub n_out: usize,
+}
+
+/// The weights as bytes (Burn's burnpack). An [`AnyModel`] is written as the model inside it, so
+/// files do not depend on how the model was held.
+pub(crate) fn record_bytes<M: Model>(model: &M) -> Result<Vec<u8>> {
+    let err = |e: String| Error::Invalid(format!("cannot serialise model: {e}"));
+    // BatchNorm's running statistics hold their latest update aside until synced; `valid` syncs
+    // them (the clones share them), so the record has the values the next batch would use.
+    let _ = model.valid();
+    let any: &dyn std::any::Any = model;
+    match any.downcast_ref::<AnyModel>() {
+        Some(AnyModel::Linear(m)) => m.clone().into_record().into_bytes(),
+        Some(AnyModel::SimpleNet(m)) => m.clone().into_record().into_bytes(),
+        Some(AnyModel::ResNet(m)) => m.clone().into_record().into_bytes(),
+        None => model.clone().into_record().into_bytes(),
+    }
+    .map(|b| b.to_vec())
+    .map_err(|e| err(e.to_string()))
+}
+
+/// Load weights written by [`record_bytes`] into `model` (of the same architecture).
+pub(crate) fn load_record_bytes<M: Model>(model: M, weights: Vec<u8>, path: &Path) -> Result<M> {
+    let boxed: Box<dyn std::any::Any> = Box::new(model);
+    let model = match boxed.downcast::<AnyModel>() {
+        Ok(any) => {
+            let loaded = match *any {
+                AnyModel::Linear(m) => AnyModel::Linear(apply(m, weights, path)?),
+                AnyModel::SimpleNet(m) => AnyModel::SimpleNet(apply(m, weights, path)?),
+                AnyModel::ResNet(m) => AnyModel::ResNet(apply(m, weights, path)?),
+            };
+            Box::new(loaded) as Box<dyn std::any::Any>
+        }
+        Err(other) => match other.downcast::<M>() {
+            Ok(m) => return apply(*m, weights, path),
+            Err(_) => return Err(bad(path, "internal: model type mismatch")),
+        },
+    };
+    model
+        .downcast::<M>()
+        .map(|m| *m)
+        .map_err(|_| bad(path, "internal: model type mismatch"))
 }
 
 /// Save `model` to `path` atomically (a crash never leaves a half-written model).
 pub fn save_model<M: Model>(model: &M, info: &ModelInfo, path: &Path) -> Result<()> {
     let weights =
-        model.clone().into_record().into_bytes().map_err(|e| {
-            Error::Invalid(format!("{}: cannot serialise model: {e}", path.display()))
-        })?;
+        record_bytes(model).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
     let mut header = format!(
-        "{MAGIC}arch={}\nvocab={}\n",
+        "{MAGIC}arch={}\nvocab={}\nn_out={}\n",
         info.arch.name(),
-        info.vocab.join(",")
+        info.vocab.join(","),
+        info.n_out
     );
-    if let Some((mean, std)) = info.norm {
-        header.push_str(&format!("norm={mean},{std}\n"));
+    if let Some(norm) = &info.norm {
+        header.push_str(&format!("norm={norm}\n"));
     }
     header.push('\n');
     let mut bytes = header.into_bytes();
@@ -70,7 +113,7 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<(ModelInfo, usize)> {
         .position(|w| w == b"\n\n")
         .ok_or_else(|| bad(path, "header is truncated"))?;
     let header = std::str::from_utf8(&rest[..end]).map_err(|_| bad(path, "header is not text"))?;
-    let (mut arch, mut vocab, mut norm) = (None, Vec::new(), None);
+    let (mut arch, mut vocab, mut norm, mut n_out) = (None, Vec::new(), None, None);
     for line in header.lines() {
         match line.split_once('=') {
             Some(("arch", a)) => {
@@ -81,16 +124,34 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<(ModelInfo, usize)> {
             }
             Some(("vocab", v)) => vocab = v.split(',').map(str::to_string).collect(),
             Some(("norm", v)) => {
-                let parsed = v
-                    .split_once(',')
-                    .and_then(|(m, s)| Some((m.parse().ok()?, s.parse().ok()?)));
-                norm = Some(parsed.ok_or_else(|| bad(path, format!("bad norm line {v:?}")))?);
+                let parsed = v.parse::<Normalize>();
+                norm = Some(parsed.map_err(|e| bad(path, format!("bad norm line {v:?}: {e}")))?);
+            }
+            Some(("n_out", v)) => {
+                let n = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| (1..=1_000_000).contains(&n));
+                n_out = Some(n.ok_or_else(|| bad(path, format!("bad n_out line {v:?}")))?);
             }
             _ => {}
         }
     }
     let arch = arch.ok_or_else(|| bad(path, "header names no architecture"))?;
-    Ok((ModelInfo { arch, vocab, norm }, MAGIC.len() + end + 2))
+    // Files from before `n_out` was stored: the chapter's binary models have one output, the
+    // vision models one per class.
+    let n_out = n_out.unwrap_or(if arch.is_vision() || vocab.len() > 2 {
+        vocab.len()
+    } else {
+        1
+    });
+    let info = ModelInfo {
+        arch,
+        vocab,
+        norm,
+        n_out,
+    };
+    Ok((info, MAGIC.len() + end + 2))
 }
 
 /// What a model file says it holds (architecture, classes, normalisation), read from its header:
@@ -117,21 +178,22 @@ const MAX_HEADER: u64 = 1 << 20;
 /// Load weights saved by [`save_model`] into `model`, which must have the saved architecture.
 pub fn load_into<M: Model>(model: M, path: &Path) -> Result<(M, ModelInfo)> {
     let (info, weights) = read_file(path)?;
-    Ok((apply(model, weights, &info, path)?, info))
+    let model = load_record_bytes(model, weights, path).map_err(|e| match e {
+        Error::ModelFile { path, reason } => Error::ModelFile {
+            path,
+            reason: format!("{reason} (the header names {})", info.arch.name()),
+        },
+        e => e,
+    })?;
+    Ok((model, info))
 }
 
-fn apply<M: Model>(model: M, weights: Vec<u8>, info: &ModelInfo, path: &Path) -> Result<M> {
+fn apply<M: Module>(model: M, weights: Vec<u8>, path: &Path) -> Result<M> {
     let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights))
         .map_err(|e| bad(path, format!("weights are truncated or corrupt: {e}")))?;
-    model.try_load_record(record).map_err(|e| {
-        bad(
-            path,
-            format!(
-                "weights do not fit the {} architecture its header names ({e})",
-                info.arch.name()
-            ),
-        )
-    })
+    model
+        .try_load_record(record)
+        .map_err(|e| bad(path, format!("weights do not fit the architecture ({e})")))
 }
 
 /// Load a model file, rebuilding the architecture its header names.
@@ -143,16 +205,6 @@ fn apply<M: Model>(model: M, weights: Vec<u8>, info: &ModelInfo, path: &Path) ->
 /// ```
 pub fn load_model(path: &Path, device: &Device) -> Result<(AnyModel, ModelInfo)> {
     let (info, weights) = read_file(path)?;
-    // The chapter's binary models have one output; the vision models one per class.
-    let n_out = if info.arch.is_vision() || info.vocab.len() > 2 {
-        info.vocab.len()
-    } else {
-        1
-    };
-    let loaded = match info.arch.build(n_out, device) {
-        AnyModel::Linear(m) => AnyModel::Linear(apply(m, weights, &info, path)?),
-        AnyModel::SimpleNet(m) => AnyModel::SimpleNet(apply(m, weights, &info, path)?),
-        AnyModel::ResNet(m) => AnyModel::ResNet(Box::new(apply(*m, weights, &info, path)?)),
-    };
+    let loaded = load_record_bytes(info.arch.build(info.n_out, device), weights, path)?;
     Ok((loaded, info))
 }

@@ -27,4 +27,10 @@ impl Model for LinearModel {
     fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         self.linear.forward(x.flatten(1, 3))
     }
+    fn n_out(&self) -> usize {
+        self.linear.weight.dims()[1]
+    }
+    fn arch(&self) -> Option<super::Arch> {
+        Some(super::Arch::Linear)
+    }
 }

@@ -11,6 +11,7 @@ use burn::module::Module;
 use burn::prelude::*;
 
 pub use file::{ModelInfo, load_into, load_model, read_model_info, save_model};
+pub(crate) use file::{load_record_bytes, record_bytes};
 pub use linear::{LinearModel, linear};
 pub use resnet::{BasicBlock, FastaiHead, ResNet, ResNetBody, resnet18, resnet34};
 pub use simple_net::{SimpleNet, simple_net};
@@ -19,6 +20,17 @@ pub use simple_net::{SimpleNet, simple_net};
 /// one row of outputs per image out.
 pub trait Model: Module + Clone + std::fmt::Debug + Send + 'static {
     fn forward(&self, x: Tensor<4>) -> Tensor<2>;
+    /// Outputs per image (stored in the model file).
+    fn n_out(&self) -> usize;
+    /// The architecture a model file names, for models `fastburn` can rebuild from a file.
+    fn arch(&self) -> Option<Arch> {
+        None
+    }
+    /// Parameter groups as path prefixes, body first (fastai's `splitter`): each group gets its
+    /// own learning rate, and `freeze` trains only the last. One group by default.
+    fn param_groups(&self) -> Vec<String> {
+        vec![String::new()]
+    }
 }
 
 /// The architectures the command line knows.
@@ -67,33 +79,26 @@ impl Arch {
         match self {
             Arch::Linear => AnyModel::Linear(linear(28 * 28, n_out, device)),
             Arch::SimpleNet => AnyModel::SimpleNet(simple_net(28 * 28, 30, n_out, device)),
-            Arch::Resnet18 => AnyModel::ResNet(Box::new(resnet18(1, n_out, device))),
-            Arch::Resnet34 => AnyModel::ResNet(Box::new(resnet34(1, n_out, device))),
+            Arch::Resnet18 => AnyModel::ResNet(resnet18(1, n_out, device)),
+            Arch::Resnet34 => AnyModel::ResNet(resnet34(1, n_out, device)),
         }
     }
 }
 
-/// A model of any known architecture, as loaded from a file.
-#[derive(Debug, Clone)]
+/// A model of any known architecture, as loaded from a file. It is a [`Model`] itself, so a
+/// loaded file can be trained further or served without matching on its architecture.
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum AnyModel {
     Linear(LinearModel),
     SimpleNet(SimpleNet),
-    ResNet(Box<ResNet>),
+    ResNet(ResNet),
 }
 
 impl AnyModel {
-    /// For inference: no autodiff, BatchNorm on its running statistics, no dropout.
-    pub fn valid(self) -> Self {
-        match self {
-            AnyModel::Linear(m) => AnyModel::Linear(m.valid()),
-            AnyModel::SimpleNet(m) => AnyModel::SimpleNet(m.valid()),
-            AnyModel::ResNet(m) => AnyModel::ResNet(Box::new(m.valid())),
-        }
-    }
-
     /// Classify one grey image (`pixels` 0..=255, `height x width`) as the model was trained:
     /// the file's normalisation, the sigmoid for one output, the softmax otherwise. Returns the
-    /// class index and its probability. Call on a [`valid`](Self::valid) model.
+    /// class index and its probability. Call on a [`valid`](Module::valid) model.
     pub fn predict_image(
         &self,
         info: &ModelInfo,
@@ -101,11 +106,7 @@ impl AnyModel {
         height: usize,
         width: usize,
     ) -> (usize, f32) {
-        let (mean, std) = info.norm.unwrap_or((0.0, 1.0));
-        let x: Vec<f32> = pixels
-            .iter()
-            .map(|&p| (p as f32 / 255.0 - mean) / std)
-            .collect();
+        let x = crate::data::Normalize::to_inputs(info.norm.as_ref(), pixels, 1, height * width);
         // Where the model's weights are (the CPU, or a GPU with the cuda/wgpu features).
         let devices = match self {
             AnyModel::Linear(m) => m.devices(),
@@ -118,21 +119,47 @@ impl AnyModel {
         let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
         (best, probs[best])
     }
+}
 
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+impl Model for AnyModel {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         match self {
             AnyModel::Linear(m) => m.forward(x),
             AnyModel::SimpleNet(m) => m.forward(x),
             AnyModel::ResNet(m) => m.forward(x),
         }
     }
-
-    pub fn num_params(&self) -> usize {
+    fn n_out(&self) -> usize {
         match self {
-            AnyModel::Linear(m) => m.num_params(),
-            AnyModel::SimpleNet(m) => m.num_params(),
-            AnyModel::ResNet(m) => m.num_params(),
+            AnyModel::Linear(m) => m.n_out(),
+            AnyModel::SimpleNet(m) => m.n_out(),
+            AnyModel::ResNet(m) => m.n_out(),
         }
+    }
+    fn arch(&self) -> Option<Arch> {
+        match self {
+            AnyModel::Linear(m) => m.arch(),
+            AnyModel::SimpleNet(m) => m.arch(),
+            AnyModel::ResNet(m) => m.arch(),
+        }
+    }
+    fn param_groups(&self) -> Vec<String> {
+        // The enum adds its variant's name to every path.
+        let (variant, groups) = match self {
+            AnyModel::Linear(m) => ("Linear", m.param_groups()),
+            AnyModel::SimpleNet(m) => ("SimpleNet", m.param_groups()),
+            AnyModel::ResNet(m) => ("ResNet", m.param_groups()),
+        };
+        groups
+            .into_iter()
+            .map(|g| {
+                if g.is_empty() {
+                    g
+                } else {
+                    format!("{variant}.{g}")
+                }
+            })
+            .collect()
     }
 }
 

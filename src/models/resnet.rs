@@ -200,6 +200,20 @@ impl Model for ResNet {
     fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         self.head.forward(self.body.forward(x))
     }
+    fn n_out(&self) -> usize {
+        self.head.lin2.weight.dims()[1]
+    }
+    fn arch(&self) -> Option<super::Arch> {
+        Some(match self.body.layer3.len() {
+            2 => super::Arch::Resnet18,
+            _ => super::Arch::Resnet34,
+        })
+    }
+    /// fastai's `_resnet_split`: the body, then the head, so `lr=slice(a, b)` and `freeze` act
+    /// on them separately.
+    fn param_groups(&self) -> Vec<String> {
+        vec!["body".into(), "head".into()]
+    }
 }
 
 /// ResNet-18 for `n_in`-channel images and `n_out` classes, from scratch (`pretrained=False`).

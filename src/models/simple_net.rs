@@ -32,4 +32,10 @@ impl Model for SimpleNet {
         let x = self.act.forward(self.l1.forward(x.flatten(1, 3)));
         self.l2.forward(x)
     }
+    fn n_out(&self) -> usize {
+        self.l2.weight.dims()[1]
+    }
+    fn arch(&self) -> Option<super::Arch> {
+        Some(super::Arch::SimpleNet)
+    }
 }

@@ -66,6 +66,8 @@ pub struct Reply {
     pub status: u16,
     pub body: Vec<u8>,
     pub claimed_len: Option<usize>,
+    /// Wait this long before answering (to make concurrent clients overlap).
+    pub delay_ms: u64,
 }
 
 impl Reply {
@@ -74,6 +76,7 @@ impl Reply {
             status: 200,
             body,
             claimed_len: None,
+            delay_ms: 0,
         }
     }
 }
@@ -82,6 +85,8 @@ impl Reply {
 pub struct Server {
     pub base: String,
     routes: Arc<Mutex<Vec<(String, Reply)>>>,
+    /// The path of every request served, in order.
+    pub hits: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -89,41 +94,17 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let routes: Arc<Mutex<Vec<(String, Reply)>>> = Arc::default();
+        let hits: Arc<Mutex<Vec<String>>> = Arc::default();
         let table = routes.clone();
+        let log = hits.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut buf = [0u8; 4096];
-                let mut req = Vec::new();
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let req = String::from_utf8_lossy(&req);
-                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let reply = table
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .find(|(p, _)| *p == path)
-                    .map(|(_, r)| r.clone())
-                    .unwrap_or(Reply {
-                        status: 404,
-                        body: b"not found".to_vec(),
-                        claimed_len: None,
-                    });
-                let len = reply.claimed_len.unwrap_or(reply.body.len());
-                let head = format!(
-                    "HTTP/1.1 {} X\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n",
-                    reply.status
-                );
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(&reply.body);
+                let Ok(stream) = stream else { continue };
+                let (table, log) = (table.clone(), log.clone());
+                std::thread::spawn(move || serve_one(stream, &table, &log));
             }
         });
-        Server { base, routes }
+        Server { base, routes, hits }
     }
 
     pub fn route(&self, path: &str, reply: Reply) {
@@ -133,6 +114,54 @@ impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// How many requests asked for `path`.
+    pub fn hits_of(&self, path: &str) -> usize {
+        self.hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| *p == path)
+            .count()
+    }
+}
+
+fn serve_one(
+    mut stream: std::net::TcpStream,
+    table: &Mutex<Vec<(String, Reply)>>,
+    log: &Mutex<Vec<String>>,
+) {
+    let mut buf = [0u8; 4096];
+    let mut req = Vec::new();
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    let req = String::from_utf8_lossy(&req);
+    let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+    log.lock().unwrap().push(path.clone());
+    let reply = table
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, r)| r.clone())
+        .unwrap_or(Reply {
+            status: 404,
+            body: b"not found".to_vec(),
+            claimed_len: None,
+            delay_ms: 0,
+        });
+    std::thread::sleep(std::time::Duration::from_millis(reply.delay_ms));
+    let len = reply.claimed_len.unwrap_or(reply.body.len());
+    let head = format!(
+        "HTTP/1.1 {} X\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n",
+        reply.status
+    );
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(&reply.body);
 }
 
 /// Names of everything in `dir` (to show nothing half-written was left behind).
@@ -146,9 +175,6 @@ pub fn listing(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
-
-/// Serialises tests that change process-wide environment variables.
-pub static ENV_LOCK: Mutex<()> = Mutex::new(());
 
 /// 2x2 "images" labelled 1 when their pixels sum to more than 2: a linearly separable problem
 /// small enough to train in a test. 256 training items in batches of 32, 64 validation items.
