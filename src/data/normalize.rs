@@ -105,7 +105,8 @@ impl std::str::FromStr for Normalize {
                 .collect()
         };
         let (mean, std) = (nums(m)?, nums(sd)?);
-        if mean.is_empty() || mean.len() != std.len() || std.iter().any(|s| s.is_nan() || *s <= 0.0) {
+        if mean.is_empty() || mean.len() != std.len() || std.iter().any(|s| s.is_nan() || *s <= 0.0)
+        {
             return Err("expected as many positive standard deviations as means".into());
         }
         Ok(Self { mean, std })

@@ -6,7 +6,7 @@ use super::base::Learner;
 use crate::data::{DataLoader, Normalize, TensorDataset};
 use crate::error::Result;
 use crate::models::{Model, probabilities};
-use crate::show::{CellText, Gray, save_heatmap_png, save_image_grid};
+use crate::show::{Gray, save_confusion_matrix, save_image_grid};
 
 /// Predictions of a learner over its validation set.
 #[derive(Debug, Clone)]
@@ -111,14 +111,7 @@ impl ClassificationInterpretation {
 
     /// The confusion matrix as a shaded PNG (rows actual, columns predicted, in vocab order).
     pub fn plot_confusion_matrix(&self, path: &Path) -> Result<()> {
-        let m = self.confusion_matrix();
-        let n = m.len();
-        let grid = Gray {
-            height: n,
-            width: n,
-            values: m.iter().flatten().map(|&v| v as f32).collect(),
-        };
-        save_heatmap_png(&grid, CellText::Decimals(0), path)
+        save_confusion_matrix(&self.confusion_matrix(), &self.vocab, path)
     }
 
     /// `(actual, predicted, count)` for the off-diagonal cells with at least `min_val` items,
@@ -160,7 +153,8 @@ impl ClassificationInterpretation {
                 (self.images[i].clone(), caption)
             })
             .collect();
-        save_image_grid(&items, 3, path)
+        let title = "Top losses: predicted/actual, loss / probability";
+        save_image_grid(&items, 3, title, path)
     }
 
     /// The first `n` validation items captioned `predicted/actual` (fastai's `show_results`).
@@ -179,7 +173,7 @@ impl ClassificationInterpretation {
                 (self.images[i].clone(), caption)
             })
             .collect();
-        save_image_grid(&items, 3, path)
+        save_image_grid(&items, 3, "Results: predicted/actual", path)
     }
 }
 
@@ -210,5 +204,5 @@ pub fn show_batch(
             )
         })
         .collect();
-    save_image_grid(&items, 3, path)
+    save_image_grid(&items, 3, "A training batch: label", path)
 }

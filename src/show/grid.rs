@@ -10,23 +10,32 @@ use plotters::coord::Shift;
 use super::plot::{Drawing, draw_to_file};
 use crate::error::Result;
 
-/// Draw `items` (image, caption) in a grid of `cols` columns, each image `cell` pixels square,
-/// with MNIST's white-on-black turned to the book's dark digit on white.
+/// Draw `items` (image, caption) in a grid of `cols` columns under `title` (a line saying what the
+/// captions mean; none when empty), with MNIST's white-on-black turned to the book's dark digit
+/// on white.
 ///
 /// ```
 /// use fastburn::show::{Gray, save_image_grid};
 /// let img = Gray { height: 2, width: 2, values: vec![0.0, 1.0, 1.0, 0.0] };
 /// let out = std::env::temp_dir().join("fastburn-doc-grid.png");
-/// save_image_grid(&[(img.clone(), "3".into()), (img, "7".into())], 2, &out)?;
+/// save_image_grid(&[(img.clone(), "3".into()), (img, "7".into())], 2, "label", &out)?;
 /// assert!(out.exists());
 /// # Ok::<(), fastburn::Error>(())
 /// ```
-pub fn save_image_grid(items: &[(Gray, String)], cols: usize, path: &Path) -> Result<()> {
+pub fn save_image_grid(
+    items: &[(Gray, String)],
+    cols: usize,
+    title: &str,
+    path: &Path,
+) -> Result<()> {
     let cols = cols.max(1);
     let rows = items.len().div_ceil(cols).max(1);
-    let size = (CELL * cols as u32, (CELL + CAPTION) * rows as u32);
-    draw_to_file(path, size, &Grid { items, cols })
+    let head = if title.is_empty() { 0 } else { TITLE };
+    let size = (CELL * cols as u32, head + (CELL + CAPTION) * rows as u32);
+    draw_to_file(path, size, &Grid { items, cols, title })
 }
+
+const TITLE: u32 = 30;
 
 const CELL: u32 = 140;
 const CAPTION: u32 = 34;
@@ -34,6 +43,7 @@ const CAPTION: u32 = 34;
 struct Grid<'a> {
     items: &'a [(Gray, String)],
     cols: usize,
+    title: &'a str,
 }
 
 impl Drawing for Grid<'_> {
@@ -43,10 +53,21 @@ impl Drawing for Grid<'_> {
     ) -> std::result::Result<(), String> {
         let (items, cols, cell, caption) = (self.items, self.cols, CELL, CAPTION);
         root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let head = if self.title.is_empty() {
+            0
+        } else {
+            root.draw(&Text::new(
+                self.title.to_string(),
+                (6, 7),
+                ("sans-serif", 15).into_font().style(FontStyle::Bold),
+            ))
+            .map_err(|e| e.to_string())?;
+            TITLE as i32
+        };
         for (k, (img, text)) in items.iter().enumerate() {
             let (x0, y0) = (
                 (k % cols) as i32 * cell as i32,
-                (k / cols) as i32 * (cell + caption) as i32,
+                head + (k / cols) as i32 * (cell + caption) as i32,
             );
             let scale = (cell as f32 - 12.0) / img.height.max(img.width) as f32;
             for r in 0..img.height {

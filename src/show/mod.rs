@@ -1,6 +1,7 @@
 //! Looking at data: tensors printed as PyTorch prints them, images as PNG or in the terminal,
 //! and the chapter's pixel heat-map.
 
+mod confusion;
 mod gray;
 mod grid;
 mod heatmap;
@@ -9,6 +10,7 @@ mod plot;
 mod repr;
 mod term;
 
+pub use confusion::{blues, save_confusion_matrix};
 pub use gray::Gray;
 pub use grid::save_image_grid;
 pub use heatmap::{CellText, heatmap_ansi, heatmap_html, save_heatmap_html, save_heatmap_png};

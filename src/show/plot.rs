@@ -71,12 +71,17 @@ const COLORS: [RGBColor; 4] = [
     RGBColor(214, 39, 40),
 ];
 
-fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values
+/// Smallest and largest finite value (infinities when there is none).
+fn bounds_raw(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values
         .filter(|v| v.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
             (lo.min(v), hi.max(v))
-        });
+        })
+}
+
+fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = bounds_raw(values);
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
@@ -102,12 +107,56 @@ fn tick(v: f64) -> String {
     }
 }
 
+/// Bounds of positive values on a log scale, padded by 5% of the decades they span.
+fn log_bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = bounds_raw(values.filter(|v| *v > 0.0).map(f64::log10));
+    if !lo.is_finite() {
+        return (1e-3, 1.0);
+    }
+    let pad = if hi > lo { (hi - lo) * 0.05 } else { 0.5 };
+    (10f64.powf(lo - pad), 10f64.powf(hi + pad))
+}
+
+/// The corner of the plot where the legend hides the fewest points: each corner's box (a third
+/// of the width, a quarter of the height) is scored by the points inside it.
+fn free_corner(p: &Panel, (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> SeriesLabelPosition {
+    let fx = |x: f64| {
+        if p.log_x {
+            (x.max(1e-300).log10() - x0.log10()) / (x1.log10() - x0.log10())
+        } else {
+            (x - x0) / (x1 - x0)
+        }
+    };
+    let fy = |y: f64| (y - y0) / (y1 - y0);
+    let corners = [
+        (SeriesLabelPosition::UpperRight, (0.66, 1.0), (0.75, 1.0)),
+        (SeriesLabelPosition::UpperLeft, (0.0, 0.34), (0.75, 1.0)),
+        (SeriesLabelPosition::LowerRight, (0.66, 1.0), (0.0, 0.25)),
+        (SeriesLabelPosition::LowerLeft, (0.0, 0.34), (0.0, 0.25)),
+    ];
+    let inside = |(xa, xb): (f64, f64), (ya, yb): (f64, f64)| {
+        p.series
+            .iter()
+            .flat_map(|s| &s.points)
+            .filter(|&&(x, y)| (xa..=xb).contains(&fx(x)) && (ya..=yb).contains(&fy(y)))
+            .count()
+    };
+    corners
+        .into_iter()
+        .min_by_key(|(_, xr, yr)| inside(*xr, *yr))
+        .map_or(SeriesLabelPosition::UpperRight, |c| c.0)
+}
+
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     p: &Panel,
 ) -> std::result::Result<(), String> {
     let all = || p.series.iter().flat_map(|s| s.points.iter());
-    let (x0, x1) = bounds(all().map(|pt| pt.0));
+    let (x0, x1) = if p.log_x {
+        log_bounds(all().map(|pt| pt.0))
+    } else {
+        bounds(all().map(|pt| pt.0))
+    };
     let (y0, y1) = bounds(all().map(|pt| pt.1));
     let mut builder = ChartBuilder::on(area);
     builder
@@ -154,8 +203,10 @@ fn draw_panel<DB: DrawingBackend>(
                 }
             }
             if p.series.iter().any(|s| !s.name.is_empty()) {
+                let at = free_corner(p, (x0, x1), (y0, y1));
                 chart
                     .configure_series_labels()
+                    .position(at)
                     .background_style(WHITE.mix(0.8))
                     .border_style(BLACK)
                     .label_font(("sans-serif", 12))
@@ -165,10 +216,9 @@ fn draw_panel<DB: DrawingBackend>(
         }};
     }
     if p.log_x {
-        let (lx0, lx1) = (x0.max(1e-12), x1.max(x0.max(1e-12) * 10.0));
         body!(
             builder
-                .build_cartesian_2d((lx0..lx1).log_scale(), y0..y1)
+                .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
                 .map_err(|x| e(&x))?
         );
     } else {
@@ -292,4 +342,63 @@ pub fn plot_function(
         log_x: false,
     };
     save_plot(&[panel], 1, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_axes_start_near_the_data_and_legends_avoid_the_curve() {
+        // lr_find sweeps 1e-7..10: the axis must not start decades earlier (it once began at 1e-12).
+        let (lo, hi) = log_bounds([1e-7, 1e-3, 10.0].into_iter());
+        assert!(
+            lo > 3e-8 && lo < 1e-7 && hi > 10.0 && hi < 30.0,
+            "{lo} {hi}"
+        );
+        // A falling curve from the upper left: the legend goes elsewhere.
+        let falling: Vec<(f64, f64)> = (0..100).map(|i| (i as f64, 100.0 - i as f64)).collect();
+        let p = Panel {
+            series: vec![Series::line("loss", falling)],
+            ..Default::default()
+        };
+        let at = free_corner(&p, (0.0, 99.0), (1.0, 100.0));
+        assert!(
+            matches!(
+                at,
+                SeriesLabelPosition::UpperRight | SeriesLabelPosition::LowerLeft
+            ),
+            "{at:?}"
+        );
+        // lr_find's shape on a log axis: flat and high at the left, dipping, then blowing up.
+        let lrs: Vec<(f64, f64)> = (0..100)
+            .map(|i| {
+                let lr = 1e-7 * 10f64.powf(i as f64 * 0.08);
+                let loss = if i < 60 {
+                    1.0 - i as f64 * 0.01
+                } else {
+                    0.4 + (i - 60) as f64 * 0.1
+                };
+                (lr, loss)
+            })
+            .collect();
+        let p = Panel {
+            series: vec![
+                Series::line("", lrs.clone()),
+                Series::points("valley", vec![lrs[40]]),
+            ],
+            log_x: true,
+            ..Default::default()
+        };
+        let at = free_corner(&p, log_bounds(lrs.iter().map(|p| p.0)), (0.3, 4.5));
+        assert!(
+            matches!(
+                at,
+                SeriesLabelPosition::LowerLeft
+                    | SeriesLabelPosition::LowerRight
+                    | SeriesLabelPosition::UpperLeft
+            ),
+            "{at:?}"
+        );
+    }
 }
