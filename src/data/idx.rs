@@ -53,7 +53,10 @@ fn parse_idx(bytes: &[u8]) -> std::result::Result<IdxArray, String> {
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    let n: usize = dims.iter().product();
+    let n = dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| format!("dimensions {dims:?} are too large"))?;
     if bytes.len() - header != n {
         return Err(format!(
             "{} data bytes, dimensions {:?} need {n}",
