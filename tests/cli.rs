@@ -205,14 +205,22 @@ fn every_command_has_help() {
         "show",
     ] {
         let help = text(&fastburn(home.path(), &[cmd, "--help"]).stdout);
-        for opt in help.split_whitespace().filter(|w| w.starts_with("--")) {
-            let opt = opt.trim_end_matches([',', '.', ')']);
-            let opt = opt.split('=').next().unwrap_or(opt);
-            if ["--help", "--version"].contains(&opt) {
+        // Option lines: "  -q, --quiet" or "      --data <DIR>".
+        let options = help.lines().filter_map(|l| {
+            let t = l.trim_start();
+            let t = t
+                .strip_prefix("-")
+                .and_then(|r| r.split_once(", "))
+                .map_or(t, |(_, r)| r);
+            t.strip_prefix("--")?.split_whitespace().next()
+        });
+        for opt in options {
+            let opt = format!("--{opt}");
+            if ["--help", "--version"].contains(&opt.as_str()) {
                 continue;
             }
             assert!(
-                synopsis.contains(opt),
+                synopsis.contains(&opt),
                 "README's synopsis lacks `{cmd} {opt}`"
             );
         }

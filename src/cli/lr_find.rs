@@ -3,12 +3,33 @@ use std::path::PathBuf;
 use crate::data::Config;
 use crate::error::Result;
 
-use super::train::{TrainArgs, learner, loaders};
+use super::DataArg;
+use super::train::{DatasetName, TrainArgs, learner, loaders};
+use crate::models::Arch;
 
+/// The options of `train` that shape the data and the model (not epochs, rates or saving).
 #[derive(Debug, clap::Args)]
 pub struct LrFindArgs {
+    /// Architecture
+    #[arg(long, value_enum, default_value = "simple-net")]
+    pub model: Arch,
+    /// Batch size [default: 256 for linear and simple-net; 64 for the resnets]
+    #[arg(long)]
+    pub bs: Option<usize>,
+    /// Seed for the weights and the shuffling
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Data set used when --data is not given
+    #[arg(long, value_enum, default_value = "mnist-sample")]
+    pub dataset: DatasetName,
     #[command(flatten)]
-    pub train: TrainArgs,
+    pub data: DataArg,
+    /// Use at most this many training images (picked evenly)
+    #[arg(long, value_name = "N")]
+    pub max_train: Option<usize>,
+    /// Normalise the resnets' inputs with the training set's statistics
+    #[arg(long)]
+    pub normalize: bool,
     /// Where to save the loss-vs-learning-rate plot (.png or .svg)
     #[arg(long, value_name = "FILE", default_value = "lr_find.png")]
     pub out: PathBuf,
@@ -18,7 +39,15 @@ pub struct LrFindArgs {
 }
 
 pub fn run(cfg: &Config, args: &LrFindArgs) -> Result<()> {
-    let t = &args.train;
+    let t = &TrainArgs {
+        bs: args.bs,
+        seed: args.seed,
+        dataset: args.dataset,
+        data: args.data.clone(),
+        max_train: args.max_train,
+        normalize: args.normalize,
+        ..TrainArgs::defaults(args.model)
+    };
     let resolved = cfg.resolve_data(t.data.data.as_deref(), &t.dataset.data_set(), true)?;
     resolved.note_fallback();
     println!("data: {}", resolved.description);

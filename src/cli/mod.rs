@@ -47,6 +47,16 @@ pub enum Command {
     Data(data::DataCommand),
 }
 
+/// `--model NAME`: the library's `Arch` stays free of `clap`; the command line names it here.
+impl clap::ValueEnum for crate::models::Arch {
+    fn value_variants<'a>() -> &'a [Self] {
+        &crate::models::Arch::ALL
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.about()))
+    }
+}
+
 /// `--data` as every data-reading command takes it.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DataArg {

@@ -34,7 +34,7 @@ pub trait Model: Module + Clone + std::fmt::Debug + Send + 'static {
 }
 
 /// The architectures the command line knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
     /// `nn.Linear(28*28, 1)`
     Linear,
@@ -56,15 +56,26 @@ impl Arch {
         }
     }
 
+    /// Every architecture, in the order the command line lists them.
+    pub const ALL: [Arch; 4] = [
+        Arch::Linear,
+        Arch::SimpleNet,
+        Arch::Resnet18,
+        Arch::Resnet34,
+    ];
+
     pub fn from_name(name: &str) -> Option<Arch> {
-        [
-            Arch::Linear,
-            Arch::SimpleNet,
-            Arch::Resnet18,
-            Arch::Resnet34,
-        ]
-        .into_iter()
-        .find(|a| a.name() == name)
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// What the architecture is, in a line (the command line's help).
+    pub fn about(self) -> &'static str {
+        match self {
+            Arch::Linear => "nn.Linear(28*28, 1)",
+            Arch::SimpleNet => "nn.Sequential(nn.Linear(28*28,30), nn.ReLU(), nn.Linear(30,1))",
+            Arch::Resnet18 => "torchvision's ResNet-18 with fastai's head, from scratch",
+            Arch::Resnet34 => "torchvision's ResNet-34 with fastai's head, from scratch",
+        }
     }
 
     /// True for the convolutional models, which take normalised 1-channel images and are
