@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::table_without_times;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -231,19 +233,6 @@ fn every_command_has_help() {
         list.contains("mnist_sample") && list.contains("not cached"),
         "{list}"
     );
-}
-
-/// The epoch table without its time column.
-fn table_without_times(stdout: &str) -> Vec<String> {
-    stdout
-        .lines()
-        .filter(|l| {
-            l.split_whitespace()
-                .next()
-                .is_some_and(|w| w.parse::<usize>().is_ok())
-        })
-        .map(|l| l.rsplit_once(' ').map_or(l, |(row, _time)| row).to_string())
-        .collect()
 }
 
 #[test]

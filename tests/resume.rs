@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Reply, Server, tgz};
+use common::{Reply, Server, table_without_times as rows, tgz};
 
 fn fastburn(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_fastburn"));
@@ -21,19 +21,6 @@ fn fastburn(home: &Path) -> Command {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// The epoch table's rows without their time column.
-fn rows(stdout: &str) -> Vec<String> {
-    stdout
-        .lines()
-        .filter(|l| {
-            l.split_whitespace()
-                .next()
-                .is_some_and(|w| w.parse::<usize>().is_ok())
-        })
-        .map(|l| l.rsplit_once(' ').map_or(l, |(row, _)| row).to_string())
-        .collect()
 }
 
 /// A short ResNet run: 2 epochs of 6 batches, with dropout, BatchNorm, Adam and one-cycle, so

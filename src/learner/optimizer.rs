@@ -167,8 +167,7 @@ impl Optimizer {
         let mut mapper = StepMapper {
             opt: self,
             grads,
-            path: Vec::new(),
-            kinds: Vec::new(),
+            at: Where::default(),
         };
         model.map(&mut mapper)
     }
@@ -178,8 +177,7 @@ impl Optimizer {
     pub fn apply_freeze<M: Module>(&self, model: M) -> M {
         let mut mapper = FreezeMapper {
             opt: self,
-            path: Vec::new(),
-            kinds: Vec::new(),
+            at: Where::default(),
         };
         model.map(&mut mapper)
     }
@@ -309,22 +307,43 @@ fn is_norm_or_bias(path: &[String], kinds: &[String]) -> bool {
     norm || path.last().is_some_and(|p| p == "bias")
 }
 
-struct StepMapper<'a> {
-    opt: &'a mut Optimizer,
-    grads: &'a mut Gradients,
+/// Where a mapper is in the module tree: field names and their containers' types.
+#[derive(Default)]
+struct Where {
     path: Vec<String>,
     kinds: Vec<String>,
 }
 
-impl ModuleMapper for StepMapper<'_> {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
+impl Where {
+    fn enter(&mut self, name: &str, container_type: &str) {
         self.path.push(name.to_string());
         self.kinds.push(container_type.to_string());
     }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+    fn exit(&mut self) {
         self.path.pop();
         self.kinds.pop();
+    }
+    fn joined(&self) -> String {
+        self.path.join(".")
+    }
+    fn norm_or_bias(&self) -> bool {
+        is_norm_or_bias(&self.path, &self.kinds)
+    }
+}
+
+struct StepMapper<'a> {
+    opt: &'a mut Optimizer,
+    grads: &'a mut Gradients,
+    at: Where,
+}
+
+impl ModuleMapper for StepMapper<'_> {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.at.enter(name, container_type);
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.at.exit();
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
@@ -332,9 +351,9 @@ impl ModuleMapper for StepMapper<'_> {
         let Some(grad) = tensor.grad_remove(self.grads) else {
             return Param::from_mapped_value(id, tensor, mapper);
         };
-        let path = self.path.join(".");
+        let path = self.at.joined();
         let group = self.opt.group_of(&path);
-        let norm_or_bias = is_norm_or_bias(&self.path, &self.kinds);
+        let norm_or_bias = self.at.norm_or_bias();
         if group < self.opt.frozen_to && !norm_or_bias {
             return Param::from_mapped_value(id, tensor, mapper);
         }
@@ -366,32 +385,30 @@ impl ModuleMapper for StepMapper<'_> {
 
 struct FreezeMapper<'a> {
     opt: &'a Optimizer,
-    path: Vec<String>,
-    kinds: Vec<String>,
+    at: Where,
 }
 
 impl ModuleMapper for FreezeMapper<'_> {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push(name.to_string());
-        self.kinds.push(container_type.to_string());
+        self.at.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-        self.kinds.pop();
+        self.at.exit();
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         // Running statistics are buffers: they never take gradients.
         if self
+            .at
             .path
             .last()
             .is_some_and(|n| n == "running_mean" || n == "running_var")
         {
             return param;
         }
-        let group = self.opt.group_of(&self.path.join("."));
-        let trainable = group >= self.opt.frozen_to || is_norm_or_bias(&self.path, &self.kinds);
+        let group = self.opt.group_of(&self.at.joined());
+        let trainable = group >= self.opt.frozen_to || self.at.norm_or_bias();
         param.set_require_grad(trainable)
     }
 }

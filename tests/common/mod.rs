@@ -201,3 +201,16 @@ pub fn synthetic_dls(seed: u64) -> DataLoaders<TensorDataset<4>> {
         norm: None,
     }
 }
+
+/// The epoch table's rows in a program's output, without their time column.
+pub fn table_without_times(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|w| w.parse::<usize>().is_ok())
+        })
+        .map(|l| l.rsplit_once(' ').map_or(l, |(row, _time)| row).to_string())
+        .collect()
+}
