@@ -88,6 +88,77 @@ fn batchnorm_normalises_by_batch_in_training_and_by_running_stats_in_eval() {
     assert!(diff < 1e-5, "{diff}");
 }
 
+#[test]
+fn batch_norm_keeps_pytorchs_unbiased_running_variance() {
+    let dev = fastburn::device();
+    let bn = BatchNormConfig::new(2).init(&dev);
+    let x = Tensor::<4>::random([4, 2, 3, 3], Distribution::Normal(1.0, 3.0), &dev);
+    let _ = fastburn::models::batch_norm(&bn, x.clone());
+    // PyTorch: running_var = 0.9 * 1 + 0.1 * var(x per channel, unbiased); n = 4 * 3 * 3.
+    let v: Vec<f32> = x.clone().inner().into_data().iter::<f32>().collect();
+    let var_unbiased = |c: usize| {
+        let vals: Vec<f64> = (0..4)
+            .flat_map(|b| (0..9).map(move |k| (b, k)))
+            .map(|(b, k)| v[b * 18 + c * 9 + k] as f64)
+            .collect();
+        let m = vals.iter().sum::<f64>() / 36.0;
+        vals.iter().map(|x| (x - m).powi(2)).sum::<f64>() / 35.0
+    };
+    let got: Vec<f32> = bn
+        .clone()
+        .valid()
+        .running_var
+        .value()
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    for (c, &g) in got.iter().enumerate() {
+        let want = 0.9 + 0.1 * var_unbiased(c);
+        assert!((g as f64 - want).abs() < 1e-4, "channel {c}: {g} vs {want}");
+    }
+    // Inference leaves the statistics alone.
+    let _ = fastburn::models::batch_norm(&bn.clone().valid(), x.inner());
+    let again: Vec<f32> = bn
+        .valid()
+        .running_var
+        .value()
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    assert_eq!(again, got);
+}
+
+#[test]
+fn resnet_matches_fastais_init_head_bias_and_stem_steps() {
+    let dev = Device::flex();
+    let r = resnet18(1, 2, &dev);
+    let beta: Vec<f32> = r.head.bn1.beta.val().into_data().iter::<f32>().collect();
+    assert!(
+        beta.iter().all(|&b| b == 1e-3),
+        "fastai's head BatchNorm bias starts at 1e-3"
+    );
+    // The 1-channel stem stands for the sum of three torchvision kernels (std 0.0253 each).
+    let w: Vec<f32> = r
+        .body
+        .conv1
+        .weight
+        .val()
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    let std = (w.iter().map(|x| (*x as f64).powi(2)).sum::<f64>() / w.len() as f64).sqrt();
+    let one = (2.0f64 / (64.0 * 49.0)).sqrt();
+    assert!(
+        (std / one - 3f64.sqrt()).abs() < 0.1,
+        "stem std {std}, one kernel's {one}"
+    );
+    assert_eq!(
+        r.step_multipliers(),
+        vec![("body.conv1.weight".to_string(), 3.0)]
+    );
+    assert!(resnet18(3, 2, &dev).step_multipliers().is_empty());
+}
+
 /// A linear layer and a BatchNorm: weight decay applies to the first's weight only (fastai's
 /// `wd_bn_bias=False` chooses by module kind: norm layers and biases are spared).
 #[derive(burn::module::Module, Debug)]

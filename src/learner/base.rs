@@ -126,7 +126,7 @@ impl<M: Model> Learner<M> {
         loss_func: LossFn,
         metrics: Vec<Metric>,
     ) -> Self {
-        let groups = model.param_groups();
+        let (groups, step_mults) = (model.param_groups(), model.step_multipliers());
         // Burn draws a parameter's initial value when it is first used; draw them now, from the
         // generator as the caller seeded it, not from the training loop's per-batch seeds.
         force_init(&model);
@@ -136,7 +136,7 @@ impl<M: Model> Learner<M> {
             model,
             loss_func,
             metrics,
-            opt: Optimizer::new(opt_func, groups),
+            opt: Optimizer::new(opt_func, groups).with_step_mults(step_mults),
             cbs: vec![
                 Box::new(Recorder::default()),
                 Box::new(ProgressCallback::stdout()),

@@ -112,6 +112,8 @@ pub struct Optimizer {
     pub groups: Vec<String>,
     /// Groups before this one are frozen (their non-norm parameters are not trained).
     pub frozen_to: usize,
+    /// Parameters (by path) whose steps are scaled (`Model::step_multipliers`).
+    pub step_mults: Vec<(String, f64)>,
     state: BTreeMap<String, ParamState>,
 }
 
@@ -127,8 +129,15 @@ impl Optimizer {
             hypers: vec![opt_func.hypers(1e-3); groups.len()],
             groups,
             frozen_to: 0,
+            step_mults: Vec::new(),
             state: BTreeMap::new(),
         }
+    }
+
+    /// Scale the steps of these parameters (by path; see `Model::step_multipliers`).
+    pub fn with_step_mults(mut self, mults: Vec<(String, f64)>) -> Self {
+        self.step_mults = mults;
+        self
     }
 
     /// The group a parameter at `path` belongs to.
@@ -372,8 +381,14 @@ impl ModuleMapper for StepMapper<'_> {
         };
         let mut p = f32s(tensor.inner());
         let g = f32s(grad);
+        let mult = self
+            .opt
+            .step_mults
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map_or(1.0, |m| m.1);
         let state = self.opt.state.entry(path).or_default();
-        step_in_place(self.opt.opt_func, &h, &mut p, &g, state);
+        step_in_place(self.opt.opt_func, &h, mult, &mut p, &g, state);
         let updated = Tensor::<D>::from_data(TensorData::new(p, shape), &device.without_autodiff());
         let mut updated = Tensor::from_inner(updated);
         if require_grad {
@@ -413,12 +428,20 @@ impl ModuleMapper for FreezeMapper<'_> {
     }
 }
 
-/// One parameter's update, in place, in chunks spread over the cores.
-fn step_in_place(opt: OptFunc, h: &Hypers, p: &mut [f32], g: &[f32], s: &mut ParamState) {
+/// One parameter's update, in place, in chunks spread over the cores. `mult` scales the step
+/// (not the weight decay) of parameters that stand for several (see `Model::step_multipliers`).
+fn step_in_place(
+    opt: OptFunc,
+    h: &Hypers,
+    mult: f64,
+    p: &mut [f32],
+    g: &[f32],
+    s: &mut ParamState,
+) {
     const CHUNK: usize = 1 << 14;
     s.step += 1;
-    let lr = h.lr;
-    let decay = (1.0 - lr * h.wd) as f32;
+    let decay = (1.0 - h.lr * h.wd) as f32;
+    let lr = h.lr * mult;
     match opt {
         OptFunc::Basic => {
             let lr = lr as f32;
@@ -509,25 +532,31 @@ mod tests {
         let grads = [0.5, -0.25, 1.0];
         let (mut p, mut s) = (vec![2.0f32], ParamState::default());
         for &g in &grads {
-            step_in_place(OptFunc::ADAM, &h, &mut p, &[g as f32], &mut s);
+            step_in_place(OptFunc::ADAM, &h, 1.0, &mut p, &[g as f32], &mut s);
         }
         let want = adam_reference(2.0, &grads, &h);
         assert!((p[0] as f64 - want).abs() < 1e-6, "{} vs {want}", p[0]);
         assert_eq!(s.step, 3);
+        // A step multiplier scales the step, not the weight decay.
+        let (mut q, mut s) = (vec![2.0f32], ParamState::default());
+        step_in_place(OptFunc::ADAM, &h, 3.0, &mut q, &[0.5], &mut s);
+        let one_step = 0.01 / (0.5f64 / 0.5 + 1e-5); // Adam's first step: lr * g/|g|
+        let want = 2.0 * (1.0 - 0.01 * 0.01) - 3.0 * one_step;
+        assert!((q[0] as f64 - want).abs() < 1e-5, "{} vs {want}", q[0]);
 
         let sgd = OptFunc::Sgd { mom: 0.9, wd: 0.0 };
         let h = sgd.hypers(0.1);
         let (mut p, mut s) = (vec![1.0f32], ParamState::default());
-        step_in_place(sgd, &h, &mut p, &[1.0], &mut s);
-        step_in_place(sgd, &h, &mut p, &[1.0], &mut s);
+        step_in_place(sgd, &h, 1.0, &mut p, &[1.0], &mut s);
+        step_in_place(sgd, &h, 1.0, &mut p, &[1.0], &mut s);
         // m = 1, then 1.9: p = 1 - 0.1 - 0.19
         assert!((p[0] - 0.71).abs() < 1e-6);
         // Plain SGD ignores a scheduled momentum, as fastai's sgd_step.
         let mut h = OptFunc::SGD.hypers(0.5);
         h.mom = 0.95;
         let (mut p, mut s) = (vec![1.0f32], ParamState::default());
-        step_in_place(OptFunc::SGD, &h, &mut p, &[1.0], &mut s);
-        step_in_place(OptFunc::SGD, &h, &mut p, &[1.0], &mut s);
+        step_in_place(OptFunc::SGD, &h, 1.0, &mut p, &[1.0], &mut s);
+        step_in_place(OptFunc::SGD, &h, 1.0, &mut p, &[1.0], &mut s);
         assert_eq!(p[0], 0.0);
     }
 

@@ -13,7 +13,7 @@ use burn::prelude::*;
 pub use file::{ModelInfo, load_into, load_model, read_model_info, save_model};
 pub(crate) use file::{load_record_bytes, record_bytes};
 pub use linear::{LinearModel, linear};
-pub use resnet::{BasicBlock, FastaiHead, ResNet, ResNetBody, resnet18, resnet34};
+pub use resnet::{BasicBlock, FastaiHead, ResNet, ResNetBody, batch_norm, resnet18, resnet34};
 pub use simple_net::{SimpleNet, simple_net};
 
 /// What a [`Learner`](crate::learner::Learner) trains: images `[batch, channels, h, w]` in,
@@ -30,6 +30,12 @@ pub trait Model: Module + Clone + std::fmt::Debug + Send + 'static {
     /// own learning rate, and `freeze` trains only the last. One group by default.
     fn param_groups(&self) -> Vec<String> {
         vec![String::new()]
+    }
+    /// Parameters (by path) whose optimizer steps are scaled: a parameter that stands for the
+    /// sum of several (a 1-channel stem standing for fastai's 3-channel one on grey images) moves
+    /// as far as their sum does. None by default.
+    fn step_multipliers(&self) -> Vec<(String, f64)> {
+        Vec::new()
     }
 }
 
@@ -170,6 +176,17 @@ impl Model for AnyModel {
                     format!("{variant}.{g}")
                 }
             })
+            .collect()
+    }
+    fn step_multipliers(&self) -> Vec<(String, f64)> {
+        let (variant, mults) = match self {
+            AnyModel::Linear(m) => ("Linear", m.step_multipliers()),
+            AnyModel::SimpleNet(m) => ("SimpleNet", m.step_multipliers()),
+            AnyModel::ResNet(m) => ("ResNet", m.step_multipliers()),
+        };
+        mults
+            .into_iter()
+            .map(|(p, m)| (format!("{variant}.{p}"), m))
             .collect()
     }
 }

@@ -31,8 +31,46 @@ fn conv(c_in: usize, c_out: usize, kernel: usize, stride: usize, device: &Device
         .init(device)
 }
 
+/// The 7x7/2 stem. With one input channel it stands for fastai's 3-channel stem on three
+/// identical channels: the sum of three torchvision-initialised kernels, whose standard deviation
+/// is √3 times one kernel's.
+fn stem(n_in: usize, device: &Device) -> Conv2d {
+    let gain = if n_in == 1 { 6f64.sqrt() } else { 2f64.sqrt() };
+    Conv2dConfig::new([n_in, 64], [7, 7])
+        .with_stride([2, 2])
+        .with_padding(PaddingConfig2d::Explicit(3, 3, 3, 3))
+        .with_bias(false)
+        .with_initializer(Initializer::KaimingNormal {
+            gain,
+            fan_out_only: true,
+        })
+        .init(device)
+}
+
 fn bn(features: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(features).init(device)
+}
+
+/// BatchNorm as PyTorch runs it: Burn's layer updates `running_var` with the batch's biased
+/// variance, PyTorch (and so fastai) with the unbiased one (x n/(n-1), n the values per channel),
+/// which is what validation then normalises with. The forward pass is Burn's; in training, the
+/// update Burn queued is corrected by `m * var / (n - 1)`.
+pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    let training = x.device().is_autodiff() && bn.training.is_enabled();
+    if !training {
+        return bn.forward(x);
+    }
+    let channels = x.dims()[1].max(1);
+    let n = x.shape().num_elements() / channels;
+    let old = bn.running_var.value_sync();
+    let out = bn.forward(x);
+    if n > 1 {
+        // What Burn queued: (1 - m) * old + m * var_biased.
+        let queued = bn.running_var.value_sync();
+        let m_var = queued.clone() - old * (1.0 - bn.momentum);
+        bn.running_var.update(queued + m_var / (n - 1) as f64);
+    }
+    out
 }
 
 /// The 1x1 convolution and BatchNorm that match a block's shortcut to its new shape.
@@ -71,11 +109,13 @@ impl BasicBlock {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = match &self.downsample {
-            Some(d) => d.bn.forward(conv2d(&d.conv, x.clone())),
+            Some(d) => batch_norm(&d.bn, conv2d(&d.conv, x.clone())),
             None => x.clone(),
         };
-        let out = self.relu.forward(self.bn1.forward(conv2d(&self.conv1, x)));
-        let out = self.bn2.forward(conv2d(&self.conv2, out));
+        let out = self
+            .relu
+            .forward(batch_norm(&self.bn1, conv2d(&self.conv1, x)));
+        let out = batch_norm(&self.bn2, conv2d(&self.conv2, out));
         self.relu.forward(out + identity)
     }
 }
@@ -109,7 +149,7 @@ impl ResNetBody {
                 .collect()
         };
         Self {
-            conv1: conv(n_in, 64, 7, 2, device),
+            conv1: stem(n_in, device),
             bn1: bn(64, device),
             relu: Relu::new(),
             maxpool: MaxPool2dConfig::new([3, 3])
@@ -124,9 +164,10 @@ impl ResNetBody {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = self
-            .maxpool
-            .forward(self.relu.forward(self.bn1.forward(conv2d(&self.conv1, x))));
+        let mut x = self.maxpool.forward(
+            self.relu
+                .forward(batch_norm(&self.bn1, conv2d(&self.conv1, x))),
+        );
         for block in self
             .layer1
             .iter()
@@ -165,12 +206,18 @@ impl FastaiHead {
                 })
                 .init(device)
         };
+        // fastai's `BatchNorm` layer starts its bias at 1e-3.
+        let head_bn = |n: usize| {
+            let mut b = bn(n, device);
+            b.beta = burn::module::Param::from_tensor(Tensor::full([n], 1e-3, device));
+            b
+        };
         Self {
-            bn1: bn(2 * n_features, device),
+            bn1: head_bn(2 * n_features),
             drop1: DropoutConfig::new(0.25).init(),
             lin1: lin(2 * n_features, 512),
             relu: Relu::new(),
-            bn2: bn(512, device),
+            bn2: head_bn(512),
             drop2: DropoutConfig::new(0.5).init(),
             lin2: lin(512, n_out),
         }
@@ -183,9 +230,12 @@ impl FastaiHead {
         let max = flat.clone().max_dim(2).reshape([b, c]);
         let avg = flat.mean_dim(2).reshape([b, c]);
         let x = Tensor::cat(vec![max, avg], 1);
-        let x = self.lin1.forward(self.drop1.forward(self.bn1.forward(x)));
+        let x = self
+            .lin1
+            .forward(self.drop1.forward(batch_norm(&self.bn1, x)));
         let x = self.relu.forward(x);
-        self.lin2.forward(self.drop2.forward(self.bn2.forward(x)))
+        self.lin2
+            .forward(self.drop2.forward(batch_norm(&self.bn2, x)))
     }
 }
 
@@ -213,6 +263,15 @@ impl Model for ResNet {
     /// on them separately.
     fn param_groups(&self) -> Vec<String> {
         vec!["body".into(), "head".into()]
+    }
+    /// fastai opens grey images as RGB: three identical channels into torchvision's 3-channel
+    /// stem, which acts as one channel whose kernel is the sum of the three, and each optimizer
+    /// step moves that sum three times as far. The 1-channel stem takes the same steps.
+    fn step_multipliers(&self) -> Vec<(String, f64)> {
+        match self.body.conv1.weight.shape().dims::<4>()[1] {
+            1 => vec![("body.conv1.weight".into(), 3.0)],
+            _ => Vec::new(),
+        }
     }
 }
 
