@@ -241,6 +241,45 @@ fn two_processes_fetch_one_data_set_once() {
         ["mnist_sample"],
         "one extraction, no temporary folder"
     );
+
+    // A process killed while it holds the lock (mid-download) does not block the next one: the
+    // OS drops a dead process's lock.
+    let home2 = tempfile::tempdir().unwrap();
+    let slow = Server::start();
+    slow.route(
+        "/mnist_sample.tgz",
+        Reply {
+            delay_ms: 30_000,
+            ..Reply::ok(tgz("mnist_sample", &[("train/3/1.png", b"x")]))
+        },
+    );
+    let mut stuck = fastburn(home2.path())
+        .env("FASTBURN_DATA_URL", &slow.base)
+        .args(["data", "fetch", "mnist_sample"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while slow.hits_of("/mnist_sample.tgz") == 0 && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        slow.hits_of("/mnist_sample.tgz"),
+        1,
+        "the first fetch started"
+    );
+    stuck.kill().unwrap();
+    stuck.wait().unwrap();
+    let t = Instant::now();
+    let out = run(fastburn(home2.path())
+        .env("FASTBURN_DATA_URL", &server.base)
+        .args(["data", "fetch", "mnist_sample"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "waited on a dead process's lock"
+    );
 }
 
 /// Runs `args` under `script`, a pseudo-terminal as a person's, and returns what it drew.
