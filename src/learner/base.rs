@@ -264,23 +264,15 @@ impl<M: Model> Learner<M> {
             self.opt.set_lrs(&lrs);
         }
         let own = self.cbs.len();
-        let mut cbs = std::mem::take(&mut self.cbs);
-        cbs.extend(extra);
+        let mut list = std::mem::take(&mut self.cbs);
+        list.extend(extra);
         // Stable: equal orders run in the order added.
-        let mut order: Vec<usize> = (0..cbs.len()).collect();
-        order.sort_by_key(|&i| cbs[i].order());
-        let mut slots: Vec<Option<Box<dyn Callback<M>>>> = cbs.into_iter().map(Some).collect();
-        let mut sorted: Vec<Box<dyn Callback<M>>> =
-            order.iter().filter_map(|&i| slots[i].take()).collect();
-        let result = self.run_fit(n_epoch, &mut sorted);
-        // Put the learner's own callbacks back in their places and hand the extra ones back.
-        let mut back: Vec<Option<Box<dyn Callback<M>>>> = (0..order.len()).map(|_| None).collect();
-        for (cb, &i) in sorted.into_iter().zip(&order) {
-            back[i] = Some(cb);
-        }
-        let mut back = back.into_iter().flatten();
-        self.cbs = back.by_ref().take(own).collect();
-        let extra = back.collect();
+        let mut order: Vec<usize> = (0..list.len()).collect();
+        order.sort_by_key(|&i| list[i].order());
+        let mut running = Running { list, order };
+        let result = self.run_fit(n_epoch, &mut running);
+        let extra = running.list.split_off(own);
+        self.cbs = running.list;
         result.map(|()| extra)
     }
 
@@ -302,11 +294,11 @@ impl<M: Model> Learner<M> {
         Ok(())
     }
 
-    fn fire(&mut self, event: Event, cbs: &mut [Box<dyn Callback<M>>]) -> Result<Control> {
+    fn fire(&mut self, event: Event, cbs: &mut Running<M>) -> Result<Control> {
         let mut control = Control::Continue;
         let mut failed = None;
-        for cb in cbs.iter_mut() {
-            match cb.call(event, self) {
+        for &i in &cbs.order {
+            match cbs.list[i].call(event, self) {
                 Ok(c) => control = control.max(c),
                 Err(e) => {
                     failed = Some(e);
@@ -328,7 +320,7 @@ impl<M: Model> Learner<M> {
         };
         if let (Some(next), Some(path)) = (next, self.checkpoint_due.clone()) {
             self.checkpoint_due = None;
-            self.write_checkpoint(&path, next, cbs)?;
+            self.write_checkpoint(&path, next, &cbs.list)?;
         }
         match failed {
             Some(e) => Err(e),
@@ -354,7 +346,7 @@ impl<M: Model> Learner<M> {
         self.epoch_carried + self.epoch_start.map_or(0.0, |s| s.elapsed().as_secs_f64())
     }
 
-    fn run_fit(&mut self, n_epoch: usize, cbs: &mut [Box<dyn Callback<M>>]) -> Result<()> {
+    fn run_fit(&mut self, n_epoch: usize, cbs: &mut Running<M>) -> Result<()> {
         let n_train = self.dls.train.len();
         self.n_epoch = n_epoch;
         self.total_train_iter = n_epoch * n_train;
@@ -368,7 +360,7 @@ impl<M: Model> Learner<M> {
             }
             if let Some(ck) = &resume {
                 ck.check_fits(n_epoch, n_train)?;
-                ck.restore_callbacks(cbs)?;
+                ck.restore_callbacks(&mut cbs.list)?;
                 self.data_epoch = ck.data_epoch;
                 start = ck.next;
                 self.train_iter = start.epoch * n_train + start.iter;
@@ -411,7 +403,7 @@ impl<M: Model> Learner<M> {
     }
 
     /// One epoch's training batches, from batch `skip` on (a resumed run).
-    fn train_epoch(&mut self, cbs: &mut [Box<dyn Callback<M>>], skip: usize) -> Result<Control> {
+    fn train_epoch(&mut self, cbs: &mut Running<M>, skip: usize) -> Result<Control> {
         self.training = true;
         self.n_iter = self.dls.train.len();
         let c = self.fire(Event::BeforeTrain, cbs)?;
@@ -448,7 +440,7 @@ impl<M: Model> Learner<M> {
     }
 
     /// fastai's `_do_one_batch`: predictions, loss, backward pass, step, each followed by its event.
-    fn one_batch(&mut self, cbs: &mut [Box<dyn Callback<M>>]) -> Result<Control> {
+    fn one_batch(&mut self, cbs: &mut Running<M>) -> Result<Control> {
         let c = self.fire(Event::BeforeBatch, cbs)?;
         if c != Control::Continue {
             return Ok(c);
@@ -476,7 +468,7 @@ impl<M: Model> Learner<M> {
         self.fire(Event::AfterStep, cbs)
     }
 
-    fn validate_epoch(&mut self, cbs: &mut [Box<dyn Callback<M>>]) -> Result<Control> {
+    fn validate_epoch(&mut self, cbs: &mut Running<M>) -> Result<Control> {
         self.training = false;
         self.n_iter = self.dls.valid.len();
         let c = self.fire(Event::BeforeValidate, cbs)?;
@@ -561,6 +553,13 @@ fn force_init<M: Model>(model: &M) {
         }
     }
     model.visit(&mut Touch);
+}
+
+/// The callbacks of a fit in the order they were added (which keys their checkpoint state), and
+/// the order they run in.
+struct Running<M: Model> {
+    list: Vec<Box<dyn Callback<M>>>,
+    order: Vec<usize>,
 }
 
 /// `0.01`, `1e39`: a learning rate as a person writes it.
