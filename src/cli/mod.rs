@@ -5,6 +5,7 @@ mod data;
 mod interpret;
 mod lr_find;
 mod predict;
+mod serve;
 mod show;
 mod train;
 
@@ -43,6 +44,8 @@ pub enum Command {
     /// Download, locate and list the data sets.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Serve a saved model over HTTP: a drawing page, POST /predict, /health, /model.
+    Serve(serve::ServeArgs),
 }
 
 /// `--data` as every data-reading command takes it.
@@ -66,5 +69,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Interpret(args)) => interpret::run(&args),
         Some(Command::Show(args)) => show::run(&args),
         Some(Command::Data(cmd)) => data::run(&cmd),
+        Some(Command::Serve(args)) => serve::run(&args),
     }
 }

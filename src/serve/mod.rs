@@ -1,0 +1,94 @@
+//! `fastburn serve`: a saved model behind HTTP, with a page to draw digits on.
+//!
+//! - `GET /`: the drawing page (compiled in); `GET /health`; `GET /model`.
+//! - `POST /predict`: an image (raw body or multipart field `image`) in, class probabilities out
+//!   as JSON; several images in one multipart request give a JSON array.
+//!
+//! Requests are decoded on tokio's blocking pool and predicted in micro-batches by one inference
+//! thread ([`batcher`]); the queue to it is bounded, and a full queue answers 503. Every error is
+//! a JSON `{"error": ...}` with a 4xx/5xx status; nothing a client sends can stop the server.
+//!
+//! ```no_run
+//! use fastburn::serve::{ServeOptions, ServedModel, serve};
+//! # async fn run() -> fastburn::Result<()> {
+//! let model = ServedModel::load(std::path::Path::new("model.fbm"))?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await.unwrap();
+//! serve(listener, model, ServeOptions::default(), std::future::pending()).await
+//! # }
+//! ```
+
+pub mod batcher;
+mod decode;
+mod model;
+mod routes;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+pub use batcher::{BatchError, BatchOptions, Batcher};
+pub use decode::{DecodeError, decode_gray};
+pub use model::{InputSize, ServedModel};
+pub use routes::MAX_IMAGES_PER_REQUEST;
+
+use crate::error::{Error, Result};
+
+/// Limits and batching of a server.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The largest request body, in bytes (413 above it).
+    pub max_body: usize,
+    /// The most pixels an uploaded image may have (413 above it), checked from the image's
+    /// header before decoding: it bounds the memory a small compressed file can claim.
+    pub max_pixels: u64,
+    /// How forward passes are batched, and how many requests may wait (503 beyond).
+    pub batch: BatchOptions,
+    /// How many uploads are decoded at once.
+    pub decoders: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        ServeOptions {
+            max_body: 10 * 1024 * 1024,
+            max_pixels: 24_000_000,
+            batch: BatchOptions {
+                max_batch: 64,
+                max_wait: Duration::ZERO,
+                queue: 1024,
+            },
+            decoders: cores,
+        }
+    }
+}
+
+/// Serve `model` on `listener` until `shutdown` completes; then stop accepting, let the requests
+/// in flight finish, stop the inference thread and return.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    model: ServedModel,
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let model = Arc::new(model);
+    let (batcher, worker) = Batcher::start(model.clone(), opts.batch)
+        .map_err(|e| Error::Invalid(format!("cannot start the inference thread: {e}")))?;
+    let state = Arc::new(routes::AppState {
+        model,
+        batcher,
+        max_pixels: opts.max_pixels,
+        decoding: Semaphore::new(opts.decoders.max(1)),
+    });
+    let app = routes::router(state, opts.max_body);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    // The router (and with it the last Batcher) is gone: the inference thread ends its loop.
+    tokio::task::spawn_blocking(move || worker.join())
+        .await
+        .map_err(|e| Error::Invalid(format!("inference thread: {e}")))?;
+    served.map_err(|e| Error::Invalid(format!("server stopped: {e}")))
+}
