@@ -350,7 +350,17 @@ fn png_claiming(width: u32, height: u32) -> Vec<u8> {
 fn bad_input_gets_a_json_error_and_the_server_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
     let model = model_file(dir.path(), Arch::SimpleNet, 2, None);
-    let server = Server::start(&model, &["--max-body", "100K", "--max-pixels", "1000000"]);
+    let server = Server::start(
+        &model,
+        &[
+            "--max-body",
+            "100K",
+            "--max-pixels",
+            "1000000",
+            "--read-timeout",
+            "1",
+        ],
+    );
     let digit = digits().swap_remove(0).1;
 
     // A real decompression bomb: 2000x2000 black pixels compress to a few kilobytes.
@@ -469,8 +479,24 @@ fn bad_input_gets_a_json_error_and_the_server_keeps_serving() {
         assert!(json["error"].is_string(), "{method} {path}: {json}");
     }
 
-    // A client that sends half a request and hangs up.
+    // A client that sends half its body and stalls: 408 after --read-timeout.
     let host = server.base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(host).unwrap();
+    let start = Instant::now();
+    write!(s, "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 5000\r\n\r\n").unwrap();
+    s.write_all(&digit[..100]).unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(reply.contains("\"error\""), "{reply}");
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    server.assert_alive(&digit);
+
+    // A client that sends half a request and hangs up.
     let mut s = TcpStream::connect(host).unwrap();
     write!(s, "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 5000\r\n\r\n").unwrap();
     s.write_all(&digit[..100]).unwrap();
@@ -654,5 +680,40 @@ fn sigterm_lets_the_request_in_flight_finish() {
     assert!(
         TcpStream::connect(&host).is_err(),
         "still accepting after shutdown"
+    );
+}
+
+/// A request that never completes does not hold the shutdown up past --shutdown-grace.
+#[test]
+fn a_stalled_request_does_not_block_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_file(dir.path(), Arch::SimpleNet, 2, None);
+    let mut server = Server::start(&model, &["--shutdown-grace", "1"]);
+    let host = server.base.trim_start_matches("http://").to_string();
+    let mut s = TcpStream::connect(&host).unwrap();
+    write!(s, "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 5000\r\n\r\n").unwrap();
+    s.write_all(b"\x89PNG").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "still running after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900),
+        "did not wait for the request: {waited:?}"
     );
 }

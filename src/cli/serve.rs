@@ -30,6 +30,12 @@ pub struct ServeArgs {
     /// Most requests waiting for the model; more are answered 503
     #[arg(long, default_value_t = 1024)]
     pub queue: usize,
+    /// Seconds a client may take to send its request body (408 after)
+    #[arg(long, default_value_t = 30)]
+    pub read_timeout: u64,
+    /// Seconds requests in flight may take to finish after Ctrl-C or SIGTERM
+    #[arg(long, default_value_t = 10)]
+    pub shutdown_grace: u64,
 }
 
 /// `10M` -> 10 MiB, `512K`, `1G`, or plain bytes.
@@ -58,13 +64,15 @@ pub fn run(args: &ServeArgs) -> Result<()> {
             max_wait: Duration::from_micros(args.batch_wait_us),
             queue: args.queue,
         },
+        read_timeout: Duration::from_secs(args.read_timeout),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace),
         ..defaults
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Invalid(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
             .map_err(|e| Error::Invalid(format!("cannot listen on {}: {e}", args.addr)))?;
@@ -78,7 +86,10 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         serve(listener, model, opts, shutdown_signal()).await?;
         println!("stopped");
         Ok(())
-    })
+    });
+    // Connections still open after the grace period are not waited for.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    result
 }
 
 /// Ctrl-C or SIGTERM (what `kill`, systemd and container runtimes send).

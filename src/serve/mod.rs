@@ -47,6 +47,12 @@ pub struct ServeOptions {
     pub batch: BatchOptions,
     /// How many uploads are decoded at once.
     pub decoders: usize,
+    /// How long a client may take to send its request body (408 after): a client trickling
+    /// bytes must not hold a connection, and a graceful shutdown, forever.
+    pub read_timeout: Duration,
+    /// After the shutdown signal, how long requests in flight may take to finish before the
+    /// server stops anyway.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServeOptions {
@@ -61,12 +67,14 @@ impl Default for ServeOptions {
                 queue: 1024,
             },
             decoders: cores,
+            read_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
 
 /// Serve `model` on `listener` until `shutdown` completes; then stop accepting, let the requests
-/// in flight finish, stop the inference thread and return.
+/// in flight finish (for up to `opts.shutdown_grace`), stop the inference thread and return.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     model: ServedModel,
@@ -81,11 +89,32 @@ pub async fn serve(
         batcher,
         max_pixels: opts.max_pixels,
         decoding: Semaphore::new(opts.decoders.max(1)),
+        read_timeout: opts.read_timeout,
     });
     let app = routes::router(state, opts.max_body);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // The signal is watched twice: by axum, to stop accepting and drain, and here, to bound the
+    // drain by the grace period.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut drained = stop_rx.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = drained.wait_for(|&stop| stop).await;
+    });
+    let mut grace = stop_rx;
+    let served = tokio::select! {
+        served = server => served,
+        _ = async {
+            let _ = grace.wait_for(|&stop| stop).await;
+            tokio::time::sleep(opts.shutdown_grace).await;
+        } => {
+            // Requests still in flight keep the inference thread's queue open; they are dropped
+            // with the runtime, and so is the thread, with the process.
+            return Ok(());
+        }
+    };
     // The router (and with it the last Batcher) is gone: the inference thread ends its loop.
     tokio::task::spawn_blocking(move || worker.join())
         .await

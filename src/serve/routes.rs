@@ -1,6 +1,7 @@
 //! The HTTP routes: the page, `/predict`, `/health`, `/model`, and JSON for every error.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -10,6 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
+use tokio::time::timeout;
 
 use super::batcher::{BatchError, Batcher};
 use super::decode::{DecodeError, decode_gray};
@@ -30,6 +32,8 @@ pub struct AppState {
     /// Bounds how many uploads are decoded at once: decoding a large photo takes memory in
     /// proportion to its pixels, so this (times `max_pixels`) bounds decoding memory.
     pub decoding: Semaphore,
+    /// The longest a client may take to send its body.
+    pub read_timeout: Duration,
 }
 
 /// An error answer: a status and `{"error": "..."}`.
@@ -123,14 +127,32 @@ async fn predict(State(st): State<Arc<AppState>>, req: Request) -> Result<Respon
     let media = content_type
         .as_deref()
         .map(|c| c.split(';').next().unwrap_or("").trim().to_string());
+    let too_slow = |_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body took longer than {:?} to arrive",
+                st.read_timeout
+            ),
+        )
+    };
+    let limit = st.read_timeout;
     let (uploads, many) = match media.as_deref() {
         Some("multipart/form-data") => {
-            let uploads = multipart_images(req).await?;
+            let uploads = timeout(limit, multipart_images(req))
+                .await
+                .map_err(too_slow)??;
             let many = uploads.len() > 1;
             (uploads, many)
         }
-        None | Some("application/octet-stream") => (vec![raw_body(req).await?], false),
-        Some(m) if m.starts_with("image/") => (vec![raw_body(req).await?], false),
+        None | Some("application/octet-stream") => {
+            let body = timeout(limit, raw_body(req)).await.map_err(too_slow)??;
+            (vec![body], false)
+        }
+        Some(m) if m.starts_with("image/") => {
+            let body = timeout(limit, raw_body(req)).await.map_err(too_slow)??;
+            (vec![body], false)
+        }
         Some(other) => {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
