@@ -6,13 +6,13 @@
 #
 #   bench/serve.sh [simple-net|resnet18]
 #       CLIENTS   concurrent clients (default 16)
-#       REQUESTS  requests counted per side, after CLIENTS*5 warm-up requests (default 2000)
+#       REQUESTS  requests counted per side, after CLIENTS*5 warm-up requests (default 4000)
 #       WORKERS   uvicorn worker processes for fastai (default: the number of CPUs), one torch
 #                 thread each (learn.predict is not thread-safe: one request at a time a worker)
 #       BATCH_WAIT_US  fastburn's --batch-wait-us (default 0)
 #
-# Models are untrained on both sides (throughput does not depend on the weights): fastburn's
-# comes from `fastburn train --epochs 1` on the embedded sample, fastai's is freshly initialised.
+# The weights do not matter for throughput: fastburn's model comes from `fastburn train --epochs 1`
+# on the embedded sample, fastai's is freshly initialised (untrained).
 # The Python side needs torch, fastai, fastapi, uvicorn and python-multipart, installed once into
 # a venv outside the repo ($FASTBURN_BENCH_VENV, default ~/.cache/fastburn-bench/venv).
 set -euo pipefail
@@ -22,7 +22,7 @@ cd "$repo"
 arch=${1:-simple-net}
 case "$arch" in simple-net|resnet18) ;; *) echo "usage: bench/serve.sh [simple-net|resnet18]" >&2; exit 2 ;; esac
 clients=${CLIENTS:-16}
-requests=${REQUESTS:-2000}
+requests=${REQUESTS:-4000}
 workers=${WORKERS:-$(nproc)}
 batch_wait=${BATCH_WAIT_US:-0}
 
@@ -93,7 +93,7 @@ echo "$py"
 kill -TERM "$py_pid"
 wait "$py_pid" || true
 
-cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
+cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -n 1) (family $(lscpu | sed -n 's/^CPU family: *//p' | head -n 1), model $(lscpu | sed -n 's/^Model: *//p' | head -n 1))"
 simd=$(grep -o -w -E 'avx2|avx512f|fma' /proc/cpuinfo | sort -u | tr '\n' ' ')
 python3 - "$rust" "$py" "$arch" "$cpu" "$simd" "$(nproc)" <<'PY'
 import json, sys
