@@ -8,6 +8,7 @@
 //! - [`baseline`]: the pixel-similarity model (mean 3 vs mean 7).
 //! - [`scratch`]: the chapter's from-scratch SGD: `init_params`, `linear1`, `train_epoch`, ...
 //! - [`learner`]: fastai's `Learner`, callbacks, `Recorder`, the epoch table, optimizers.
+//! - [`serve`]: a saved model behind HTTP (`fastburn serve`), with a page to draw digits on.
 //! - [`models`], [`loss`], [`metrics`]: `linear`, `simple_net`; `mnist_loss`, cross-entropy;
 //!   `batch_accuracy`, `accuracy`.
 //!
@@ -30,6 +31,7 @@ pub mod loss;
 pub mod metrics;
 pub mod models;
 pub mod scratch;
+pub mod serve;
 pub mod show;
 
 pub use error::{Error, Result};

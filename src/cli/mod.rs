@@ -5,6 +5,7 @@ mod data;
 mod interpret;
 mod lr_find;
 mod predict;
+mod serve;
 mod show;
 mod train;
 
@@ -45,6 +46,8 @@ pub enum Command {
     /// Download, locate and list the data sets.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Serve a saved model over HTTP: a drawing page, POST /predict, /health, /model.
+    Serve(serve::ServeArgs),
 }
 
 /// `--model NAME`: the library's `Arch` stays free of `clap`; the command line names it here.
@@ -84,5 +87,6 @@ pub fn run_with(cfg: &Config, cli: Cli) -> Result<()> {
         Some(Command::Interpret(args)) => interpret::run(cfg, &args),
         Some(Command::Show(args)) => show::run(&args),
         Some(Command::Data(cmd)) => data::run(cfg, &cmd),
+        Some(Command::Serve(args)) => serve::run(&args),
     }
 }

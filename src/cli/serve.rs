@@ -1,0 +1,127 @@
+//! `fastburn serve`: the command-line side of [`crate::serve`] (runtime, address, signals).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::serve::{ServeOptions, ServedModel, serve};
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// A model file saved by `fastburn train --save`
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Address to listen on (port 0: any free port, printed at start)
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub addr: SocketAddr,
+    /// Largest request body: bytes, or with a K, M or G suffix (413 above it)
+    #[arg(long, default_value = "10M", value_parser = parse_size)]
+    pub max_body: usize,
+    /// Most pixels an uploaded image may have (413 above it; guards against decompression bombs)
+    #[arg(long, default_value_t = 24_000_000)]
+    pub max_pixels: u64,
+    /// Most images in one forward pass
+    #[arg(long, default_value_t = 64)]
+    pub max_batch: usize,
+    /// Microseconds to hold a batch open for more requests once the queue is empty
+    #[arg(long, default_value_t = 0, value_name = "US")]
+    pub batch_wait_us: u64,
+    /// Most requests waiting for the model; more are answered 503
+    #[arg(long, default_value_t = 1024)]
+    pub queue: usize,
+    /// Seconds a client may take to send its request body (408 after)
+    #[arg(long, default_value_t = 30)]
+    pub read_timeout: u64,
+    /// Seconds requests in flight may take to finish after Ctrl-C or SIGTERM
+    #[arg(long, default_value_t = 10)]
+    pub shutdown_grace: u64,
+}
+
+/// `10M` -> 10 MiB, `512K`, `1G`, or plain bytes.
+fn parse_size(s: &str) -> std::result::Result<usize, String> {
+    let t = s.trim().trim_end_matches(['B', 'b']);
+    let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 1 << 10),
+        Some('M') => (&t[..t.len() - 1], 1 << 20),
+        Some('G') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("{s:?} is not a size (e.g. 10M, 512K, 1048576)"))
+}
+
+pub fn run(args: &ServeArgs) -> Result<()> {
+    let model = ServedModel::load(&args.model)?;
+    let defaults = ServeOptions::default();
+    let opts = ServeOptions {
+        max_body: args.max_body,
+        max_pixels: args.max_pixels,
+        batch: crate::serve::BatchOptions {
+            max_batch: args.max_batch,
+            max_wait: Duration::from_micros(args.batch_wait_us),
+            queue: args.queue,
+        },
+        read_timeout: Duration::from_secs(args.read_timeout),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        ..defaults
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Invalid(format!("cannot start the async runtime: {e}")))?;
+    let result = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .map_err(|e| Error::Invalid(format!("cannot listen on {}: {e}", args.addr)))?;
+        let addr = listener.local_addr().unwrap_or(args.addr);
+        println!(
+            "serving {} (classes {}) from {} on http://{addr} (Ctrl-C to stop)",
+            model.arch(),
+            model.classes().join(", "),
+            args.model.display()
+        );
+        serve(listener, model, opts, shutdown_signal()).await?;
+        println!("stopped");
+        Ok(())
+    });
+    // Connections still open after the grace period are not waited for.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    result
+}
+
+/// Ctrl-C or SIGTERM (what `kill`, systemd and container runtimes send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(super::parse_size("10M"), Ok(10 << 20));
+        assert_eq!(super::parse_size("512k"), Ok(512 << 10));
+        assert_eq!(super::parse_size("1GB"), Ok(1 << 30));
+        assert_eq!(super::parse_size("1000"), Ok(1000));
+        assert!(super::parse_size("ten").is_err());
+    }
+}

@@ -1,0 +1,87 @@
+//! The one place the server touches the models API (`load_model`, `AnyModel::forward`,
+//! `probabilities`, `ModelInfo`), so that a refactor of `models` changes this file and nothing
+//! else under `serve`.
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::prelude::*;
+
+use crate::data::Normalize;
+use crate::error::Result;
+use crate::models::{AnyModel, Model, ModelInfo, load_model, probabilities};
+
+/// The size of image a model takes: `channels x height x width`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct InputSize {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+/// A model ready for inference, with what its file says about it.
+#[derive(Debug, Clone)]
+pub struct ServedModel {
+    model: AnyModel,
+    pub info: ModelInfo,
+    /// Number of parameters, as Burn counts them (for `GET /model`).
+    pub params: usize,
+}
+
+impl ServedModel {
+    /// Load a model file for inference: on the CPU backend without autodiff (serving never needs
+    /// gradients, and the autodiff graph would cost memory per request), in eval mode
+    /// (`valid()`: BatchNorm on its running statistics).
+    pub fn load(path: &Path) -> Result<ServedModel> {
+        let (model, info) = load_model(path, &Device::flex())?;
+        Ok(ServedModel::new(model, info))
+    }
+
+    /// Serve an already built model (e.g. one just trained); it is put in eval mode here.
+    pub fn new(model: AnyModel, info: ModelInfo) -> ServedModel {
+        let model = model.valid();
+        let params = model.num_params();
+        ServedModel {
+            model,
+            info,
+            params,
+        }
+    }
+
+    /// The image size the model takes. Every architecture fastburn has today is trained on
+    /// 28x28 grey images (the ResNets would take other sizes, but were trained on 28x28).
+    pub fn input_size(&self) -> InputSize {
+        InputSize {
+            channels: 1,
+            height: 28,
+            width: 28,
+        }
+    }
+
+    /// Class probabilities for a batch of grey images (`height * width` bytes each, 0..=255) in
+    /// one forward pass, preprocessed as the model was trained: pixels / 255, then the file's
+    /// normalisation if it has one. One row per image, one column per class.
+    pub fn predict_batch(&self, images: &[Vec<u8>]) -> Vec<Vec<f32>> {
+        if images.is_empty() {
+            return Vec::new();
+        }
+        let InputSize { height, width, .. } = self.input_size();
+        let pixels: Vec<u8> = images.concat();
+        let x = Normalize::to_inputs(self.info.norm.as_ref(), &pixels, 1, height * width);
+        let x = Tensor::<4>::from_data(
+            TensorData::new(x, [images.len(), 1, height, width]),
+            &Device::flex(),
+        );
+        probabilities(self.model.forward(x))
+    }
+
+    /// The class names, in the model's label order (`["3", "7"]`, `["0", ..., "9"]`).
+    pub fn classes(&self) -> &[String] {
+        &self.info.vocab
+    }
+
+    /// The architecture's name as `fastburn train --model` spells it.
+    pub fn arch(&self) -> &'static str {
+        self.info.arch.name()
+    }
+}

@@ -1,0 +1,282 @@
+//! The HTTP routes: the page, `/predict`, `/health`, `/model`, and JSON for every error.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Map, Value, json};
+use tokio::sync::Semaphore;
+use tokio::time::timeout;
+
+use super::batcher::{BatchError, Batcher};
+use super::decode::{DecodeError, decode_gray};
+use super::model::ServedModel;
+
+/// The drawing page: HTML, CSS and JS in one file, compiled into the binary (no CDN, works
+/// offline).
+const PAGE: &str = include_str!("page.html");
+
+/// The most images one multipart request may hold.
+pub const MAX_IMAGES_PER_REQUEST: usize = 256;
+
+/// What every handler shares.
+pub struct AppState {
+    pub model: Arc<ServedModel>,
+    pub batcher: Batcher,
+    pub max_pixels: u64,
+    /// Bounds how many uploads are decoded at once: decoding a large photo takes memory in
+    /// proportion to its pixels, so this (times `max_pixels`) bounds decoding memory.
+    pub decoding: Semaphore,
+    /// The longest a client may take to send its body.
+    pub read_timeout: Duration,
+}
+
+/// An error answer: a status and `{"error": "..."}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = (self.status, axum::Json(json!({ "error": self.message }))).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}
+
+/// The router for `state`, refusing bodies over `max_body` bytes.
+pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/health", get(health))
+        .route("/model", get(model_info))
+        .route("/predict", post(predict))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+async fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+async fn health(State(st): State<Arc<AppState>>) -> axum::Json<Value> {
+    axum::Json(json!({ "status": "ok", "waiting": st.batcher.waiting() }))
+}
+
+async fn model_info(State(st): State<Arc<AppState>>) -> axum::Json<Value> {
+    let m = &st.model;
+    let norm = m
+        .info
+        .norm
+        .as_ref()
+        .map(|n| json!({ "mean": n.mean, "std": n.std }));
+    axum::Json(json!({
+        "architecture": m.arch(),
+        "classes": m.classes(),
+        "input": m.input_size(),
+        "normalization": norm,
+        "parameters": m.params,
+    }))
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no route {}; the routes are GET /, GET /health, GET /model, POST /predict",
+            req.uri().path()
+        ),
+    )
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+}
+
+/// `POST /predict`: one image as the body (`Content-Type: image/*`, `application/octet-stream`
+/// or none), or one or more as multipart fields named `image`. One image gives one JSON object,
+/// several a JSON array in the order sent.
+async fn predict(State(st): State<Arc<AppState>>, req: Request) -> Result<Response, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("").to_ascii_lowercase());
+    let media = content_type
+        .as_deref()
+        .map(|c| c.split(';').next().unwrap_or("").trim().to_string());
+    let too_slow = |_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body took longer than {:?} to arrive",
+                st.read_timeout
+            ),
+        )
+    };
+    let limit = st.read_timeout;
+    let (uploads, many) = match media.as_deref() {
+        Some("multipart/form-data") => {
+            let uploads = timeout(limit, multipart_images(req))
+                .await
+                .map_err(too_slow)??;
+            let many = uploads.len() > 1;
+            (uploads, many)
+        }
+        None | Some("application/octet-stream") => {
+            let body = timeout(limit, raw_body(req)).await.map_err(too_slow)??;
+            (vec![body], false)
+        }
+        Some(m) if m.starts_with("image/") => {
+            let body = timeout(limit, raw_body(req)).await.map_err(too_slow)??;
+            (vec![body], false)
+        }
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "Content-Type {other} is not an image; send the image as the body with \
+                     Content-Type image/png (or any image/*), or as multipart field `image`"
+                ),
+            ));
+        }
+    };
+
+    let mut images = Vec::with_capacity(uploads.len());
+    for (i, bytes) in uploads.into_iter().enumerate() {
+        let name = |e: DecodeError| {
+            let status = match e {
+                DecodeError::TooManyPixels { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            let msg = if many {
+                format!("image {} of the request: {e}", i + 1)
+            } else {
+                e.to_string()
+            };
+            ApiError::new(status, msg)
+        };
+        images.push(decode(&st, bytes).await?.map_err(name)?);
+    }
+
+    let probs = st.batcher.predict(images).await.map_err(|e| {
+        let status = match e {
+            BatchError::Busy(_) | BatchError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            BatchError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    })?;
+    let answers: Vec<Value> = probs
+        .iter()
+        .map(|p| answer(st.model.classes(), p))
+        .collect();
+    let body = if many {
+        Value::Array(answers)
+    } else {
+        answers.into_iter().next().unwrap_or(Value::Null)
+    };
+    Ok(axum::Json(body).into_response())
+}
+
+/// Decode on the blocking pool (a large photo takes milliseconds, which must not stall the
+/// runtime's threads), at most `decoding`'s permits at a time.
+async fn decode(st: &AppState, bytes: Bytes) -> Result<Result<Vec<u8>, DecodeError>, ApiError> {
+    let internal = |e: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e);
+    let _permit = st
+        .decoding
+        .acquire()
+        .await
+        .map_err(|e| internal(e.to_string()))?;
+    let size = st.model.input_size();
+    let max_pixels = st.max_pixels;
+    tokio::task::spawn_blocking(move || {
+        decode_gray(&bytes, max_pixels, size.width as u32, size.height as u32)
+    })
+    .await
+    .map_err(|e| internal(format!("decoding failed: {e}")))
+}
+
+async fn raw_body(req: Request) -> Result<Bytes, ApiError> {
+    // Goes through DefaultBodyLimit: over the limit is a 413 before the body is all read.
+    Bytes::from_request(req, &())
+        .await
+        .map_err(|e| ApiError::new(e.status(), body_error(e.status(), e.body_text())))
+}
+
+async fn multipart_images(req: Request) -> Result<Vec<Bytes>, ApiError> {
+    let mut form = Multipart::from_request(req, &())
+        .await
+        .map_err(|e| ApiError::new(e.status(), e.body_text()))?;
+    let field_error = |e: axum::extract::multipart::MultipartError| {
+        ApiError::new(e.status(), body_error(e.status(), e.body_text()))
+    };
+    let mut images = Vec::new();
+    while let Some(field) = form.next_field().await.map_err(field_error)? {
+        if field.name() != Some("image") {
+            continue;
+        }
+        if images.len() == MAX_IMAGES_PER_REQUEST {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("at most {MAX_IMAGES_PER_REQUEST} images per request"),
+            ));
+        }
+        images.push(field.bytes().await.map_err(field_error)?);
+    }
+    if images.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "the multipart form has no field named `image`",
+        ));
+    }
+    Ok(images)
+}
+
+/// axum's own text for a body error, with the fix for the one users hit (too large).
+fn body_error(status: StatusCode, text: String) -> String {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "the request body is larger than the server's limit (--max-body); send a smaller image"
+            .into()
+    } else {
+        text
+    }
+}
+
+/// `{"class": "7", "probability": 0.998, "probabilities": {"3": 0.002, "7": 0.998}}`.
+fn answer(classes: &[String], probs: &[f32]) -> Value {
+    let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
+    let name = |i: usize| classes.get(i).cloned().unwrap_or_else(|| i.to_string());
+    let all: Map<String, Value> = probs
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| (name(i), json!(p)))
+        .collect();
+    json!({
+        "class": name(best),
+        "probability": probs.get(best).copied().unwrap_or(0.0),
+        "probabilities": all,
+    })
+}
