@@ -362,3 +362,94 @@ fn save_load_predict_round_trip_and_bad_files() {
     std::fs::write(dir.path().join("no-such-dir"), "a file, not a folder").unwrap();
     assert!(save_model(&linear(4, 1, &dev), &info, &bad).is_err());
 }
+
+/// The trackers, as fastai's: the best model saved and loaded back, early stopping, the
+/// learning rate cut on a plateau, and the table logged as CSV.
+#[test]
+fn trackers_save_the_best_stop_early_reduce_the_rate_and_log() {
+    use fastburn::learner::{
+        CSVLogger, EarlyStoppingCallback, ReduceLROnPlateau, SaveModelCallback,
+    };
+    let dev = fastburn::device();
+    let dir = tempfile::tempdir().unwrap();
+    let learner = || {
+        let mut l = Learner::new(
+            synthetic_dls(6),
+            simple_net(4, 8, 1, &dev),
+            OptFunc::SGD,
+            mnist_loss,
+            vec![BATCH_ACCURACY],
+        );
+        l.quiet(true);
+        l
+    };
+
+    // SaveModelCallback: a rate that makes the loss climb after the first epochs; the model
+    // left at the end is the best epoch's, and the file holds it.
+    let best = dir.path().join("best.fbm");
+    let mut learn = learner();
+    learn.add_cb(SaveModelCallback::new("valid_loss", &best));
+    // A good rate for three epochs, then one far too large.
+    let jump: fastburn::learner::Sched =
+        std::sync::Arc::new(|pct| if pct < 0.5 { 4.0 } else { 400.0 });
+    learn.add_cb(
+        fastburn::learner::ParamScheduler::new().with(fastburn::learner::Hyper::Lr, vec![jump]),
+    );
+    learn.fit(6, 4.0).unwrap();
+    let losses: Vec<f32> = learn
+        .recorder()
+        .values
+        .iter()
+        .map(|v| v.valid_loss)
+        .collect();
+    let min = losses.iter().copied().fold(f32::INFINITY, f32::min);
+    assert!(
+        losses[losses.len() - 1] > min,
+        "the last epoch must not be the best: {losses:?}"
+    );
+    assert!(
+        (learn.validate().0 - min).abs() < 1e-6,
+        "{losses:?} -> {}",
+        learn.validate().0
+    );
+    assert!(best.is_file());
+
+    // EarlyStoppingCallback: a learning rate of zero never improves, so patience 2 stops the
+    // run after the first epoch plus two without improvement.
+    let mut learn = learner();
+    learn.add_cb(EarlyStoppingCallback::new("valid_loss", 2));
+    learn.fit(10, 0.0).unwrap();
+    assert_eq!(learn.recorder().values.len(), 3);
+
+    // ReduceLROnPlateau: the same plateau divides the rate by 10 every 2 epochs without progress.
+    let mut learn = learner();
+    learn.add_cb(ReduceLROnPlateau::new("valid_loss", 2, 10.0));
+    learn.fit(5, 1e-9).unwrap();
+    let lr = learn.opt.hypers[0].lr;
+    assert!((lr - 1e-11).abs() < 1e-20, "{lr}");
+
+    // CSVLogger: the table, one row per epoch, and a metric by name.
+    let csv = dir.path().join("history.csv");
+    let mut learn = learner();
+    learn.add_cb(CSVLogger::new(&csv));
+    learn.fit(3, 0.5).unwrap();
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "epoch,train_loss,valid_loss,batch_accuracy,time");
+    assert_eq!(lines.len(), 4, "{text}");
+    let last = learn.recorder().values.last().unwrap().clone();
+    assert!(
+        lines[3].starts_with(&format!(
+            "2,{:.6},{:.6},{:.6},",
+            last.train_loss, last.valid_loss, last.metrics[0]
+        )),
+        "{text}"
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".part"))
+    );
+}
