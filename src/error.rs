@@ -21,16 +21,18 @@ pub enum Error {
     MissingFolder { path: PathBuf, fix: String },
 
     /// A folder exists but holds no images.
-    #[error("{}: no PNG images in this folder; point --data at a folder with train/<class>/*.png", path.display())]
+    #[error("{}: no images in this folder; point --data at a folder of class folders (<class>/*.jpg), optionally split into train/ and valid/", path.display())]
     EmptyFolder { path: PathBuf },
 
-    /// A file is not a PNG we can decode (corrupt, truncated or another kind of file).
-    #[error("{}: not a readable PNG image ({reason}); delete or replace this file", path.display())]
+    /// A file is not an image we can decode (corrupt, truncated or another kind of file); the
+    /// reason says what the bytes really are and what to do.
+    #[error("{}: cannot read this image: {reason}", path.display())]
     BadImage { path: PathBuf, reason: String },
 
     /// An image's size differs from the rest of its data set.
     #[error(
-        "{}: image is {}x{} but the data set's images are {}x{}; remove it or resize it",
+        "{}: image is {}x{} but the data set's images are {}x{}; pass --size N (or \
+         FolderOptions::size) to resize every image, or remove this one",
         path.display(), got.1, got.0, expected.1, expected.0
     )]
     ImageSize {

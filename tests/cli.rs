@@ -444,8 +444,10 @@ fn resnet_train_predict_interpret_and_lr_find() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     // The line says what the saved model, normalisation and all, makes of the image.
     let (net, info) = load_model(&model, &Device::flex()).unwrap();
-    let (pixels, h, w) = fastburn::data::read_gray(&img).unwrap();
-    let (class, prob) = net.valid().predict_image(&info, &pixels, h, w);
+    let input = info
+        .item_tfms
+        .prepare(&fastburn::data::open_image(&img).unwrap());
+    let (class, prob) = net.valid().predict_image(&info, &input);
     assert_eq!(
         text(&out.stdout),
         format!(

@@ -224,6 +224,7 @@ fn model_bytes() -> Vec<u8> {
         vocab: vec!["7".into(), "3".into()],
         norm: Some("0.13,0.3".parse().unwrap()),
         n_out: 1,
+        item_tfms: fastburn::data::ItemTfms::resize(3, (32, 48), fastburn::data::ResizeMethod::Pad),
     };
     save_model(&fastburn::models::linear(28 * 28, 1, &dev), &info, &path).unwrap();
     std::fs::read(&path).unwrap()

@@ -10,7 +10,8 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use burn::prelude::*;
-use fastburn::models::{Arch, ModelInfo, resnet18, resnet34, save_model, simple_net};
+use fastburn::data::{ItemTfms, ResizeMethod};
+use fastburn::models::{Arch, ModelInfo, resnet18, resnet34, save_model, simple_cnn, simple_net};
 use serde_json::Value;
 
 /// A running `fastburn serve`, killed when dropped.
@@ -134,12 +135,14 @@ fn model_file(dir: &Path, arch: Arch, classes: usize, norm: Option<(f32, f32)>) 
         vocab,
         norm,
         n_out,
+        item_tfms: ItemTfms::resize(1, (28, 28), ResizeMethod::Squish),
     };
     let path = dir.join(format!("{}-{classes}.fbm", arch.name()));
     match arch {
         Arch::SimpleNet => save_model(&simple_net(28 * 28, 30, 1, &dev), &info, &path),
         Arch::Resnet18 => save_model(&resnet18(1, classes, &dev), &info, &path),
         Arch::Resnet34 => save_model(&resnet34(1, classes, &dev), &info, &path),
+        Arch::SimpleCnn => save_model(&simple_cnn(1, classes, &dev), &info, &path),
         Arch::Linear => unreachable!("not used here"),
     }
     .unwrap();
@@ -280,21 +283,23 @@ fn encode(img: image::DynamicImage, format: image::ImageFormat) -> Vec<u8> {
     out
 }
 
-/// Any image is converted to the model's input: colour, other sizes, other formats. A digit
-/// drawn four times as large, in colour, as JPEG, is still read as the same digit.
+/// Any image is converted to the model's input as its file says (channels, size, resize method):
+/// a digit drawn four times as large, in colour, in six formats, gets exactly the answer of the
+/// 28x28 grey PNG that `ItemTfms::prepare` makes of it, and a large colour image is not read as
+/// its top-left corner (the answer differs from a crop's).
 #[test]
 fn any_image_is_resized_to_the_input() {
     let dir = tempfile::tempdir().unwrap();
     let model = model_file(dir.path(), Arch::Resnet18, 10, None);
+    let tfms = fastburn::models::read_model_info(&model).unwrap().item_tfms;
     let server = Server::start(&model, &[]);
     let (_, bytes) = &digits()[0];
-    let (_, small) = server.post("image/png", bytes);
     let grey = image::load_from_memory(bytes).unwrap();
     let big = grey.resize_exact(112, 112, image::imageops::FilterType::Triangle);
-    // Red strokes on black: luma of pure red is 0.2126, so the image is darker but the same shape.
+    // Red strokes on black: the luma of red, a darker digit of the same shape.
     let red = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(112, 112, |x, y| {
         let v = big.as_luma8().map_or(0, |g| g.get_pixel(x, y).0[0]);
-        image::Rgb([v, v, v])
+        image::Rgb([v, 0, 0])
     }));
     for (format, ct) in [
         (image::ImageFormat::Png, "image/png"),
@@ -304,13 +309,26 @@ fn any_image_is_resized_to_the_input() {
         (image::ImageFormat::Tiff, "image/tiff"),
         (image::ImageFormat::WebP, "image/webp"),
     ] {
-        let (status, json) = server.post(ct, &encode(red.clone(), format));
+        let sent = encode(red.clone(), format);
+        let (status, json) = server.post(ct, &sent);
         assert_eq!(status, 200, "{format:?}: {json}");
-        assert_eq!(
-            json["class"], small["class"],
-            "{format:?}: {json} vs {small}"
+        // What the model should have seen: the upload as decoded, through the file's transforms.
+        let input = tfms.prepare(&image::load_from_memory(&sent).unwrap());
+        assert_eq!((input.channels, input.height, input.width), (1, 28, 28));
+        let small = image::GrayImage::from_raw(28, 28, input.data).unwrap();
+        let (_, want) = server.post(
+            "image/png",
+            &encode(
+                image::DynamicImage::ImageLuma8(small),
+                image::ImageFormat::Png,
+            ),
         );
+        assert_eq!(json["probabilities"], want["probabilities"], "{format:?}");
     }
+    let corner = red.crop_imm(0, 0, 28, 28);
+    let (_, whole) = server.post("image/png", &encode(red.clone(), image::ImageFormat::Png));
+    let (_, cropped) = server.post("image/png", &encode(corner, image::ImageFormat::Png));
+    assert_ne!(whole["probabilities"], cropped["probabilities"]);
 }
 
 /// A PNG whose header claims `width x height` but whose data is a few bytes: the header alone

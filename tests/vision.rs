@@ -300,7 +300,12 @@ fn lr_find_suggests_a_workable_rate_and_leaves_the_model_alone() {
         vec![],
     );
     learn.quiet(true);
-    let x = learn.dls.valid.dataset.x.clone();
+    let x = learn
+        .dls
+        .valid
+        .dataset
+        .batch(&(0..64).collect::<Vec<_>>())
+        .0;
     let before: Vec<f32> = learn.predict(x.clone()).into_data().iter::<f32>().collect();
     let found = learn.lr_find(1e-7, 10.0, 100).unwrap();
     let after: Vec<f32> = learn.predict(x).into_data().iter::<f32>().collect();
@@ -329,14 +334,14 @@ fn image_dataloaders_from_folder() {
     let root = embedded_sample().unwrap();
     let dls = ImageDataLoaders::from_folder(&root, &FolderOptions::default(), &dev).unwrap();
     assert_eq!(dls.vocab, ["3", "7"]);
-    assert_eq!(dls.train.dataset.x.dims(), [700, 1, 28, 28]);
+    assert_eq!(dls.train.dataset.all().0.dims(), [700, 1, 28, 28]);
     // fastai drops the short last training batch (700 = 10 * 64 + 60), never a validation one.
     assert_eq!((dls.train.bs, dls.train.len()), (64, 10));
     assert_eq!(dls.train.batch_indices().concat().len(), 640);
     assert_eq!(dls.valid.len(), 11);
     // Raw pixels / 255 by default (fastai without pretrained weights): background 0, ink to 1.
     assert_eq!(dls.norm, None);
-    let x = dls.train.dataset.x.clone().inner();
+    let x = dls.train.dataset.all().0.inner();
     assert_eq!(x.clone().min().into_scalar::<f32>(), 0.0);
     assert_eq!(x.clone().max().into_scalar::<f32>(), 1.0);
     // On request, normalised with the training set's statistics: mean 0 and std 1 there.
@@ -347,17 +352,17 @@ fn image_dataloaders_from_folder() {
     let normed = ImageDataLoaders::from_folder(&root, &opts, &dev).unwrap();
     let norm = normed.norm.clone().unwrap();
     let (mean, std) = (norm.mean[0], norm.std[0]);
-    let x = normed.train.dataset.x.clone().inner();
+    let x = normed.train.dataset.all().0.inner();
     assert!(x.clone().mean().into_scalar::<f32>().abs() < 1e-4);
     assert!((x.clone().var(0).mean().into_scalar::<f32>() - 1.0).abs() < 0.5);
-    let raw = dls.train.dataset.x.clone().inner();
+    let raw = dls.train.dataset.all().0.inner();
     let back = x * std + mean;
     assert!((back - raw).abs().max().into_scalar::<f32>() < 1e-5);
     let y: Vec<i64> = dls
         .valid
         .dataset
-        .y
-        .clone()
+        .all()
+        .1
         .into_data()
         .iter::<i64>()
         .collect();
@@ -389,15 +394,26 @@ fn image_dataloaders_from_folder() {
         ..FolderOptions::default()
     };
     let dls = ImageDataLoaders::from_folder(dir.path(), &opts, &dev).unwrap();
-    assert_eq!(dls.train.dataset.x.dims(), [8, 1, 16, 16]);
-    assert_eq!(dls.valid.dataset.x.dims(), [12, 1, 16, 16]);
+    assert_eq!(dls.train.dataset.all().0.dims(), [8, 1, 16, 16]);
+    assert_eq!(dls.valid.dataset.all().0.dims(), [12, 1, 16, 16]);
     std::fs::create_dir_all(dir.path().join("testing").join("9")).unwrap();
     image::GrayImage::new(20, 20)
         .save(dir.path().join("testing/9/0.png"))
         .unwrap();
     let err = ImageDataLoaders::from_folder(dir.path(), &opts, &dev).unwrap_err();
     assert!(err.to_string().contains("\"9\""), "{err}");
-    let err = ImageDataLoaders::from_folder(&dir.path().join("training"), &opts, &dev).unwrap_err();
+    // Class folders without train/valid folders: a fifth held out at random (fastai's
+    // `valid_pct=0.2`), from the seed.
+    let split = ImageDataLoaders::from_folder(&dir.path().join("training"), &opts, &dev).unwrap();
+    assert_eq!(
+        (
+            split.train.dataset.labels.len(),
+            split.valid.dataset.labels.len()
+        ),
+        (8, 2)
+    );
+    assert_eq!(split.vocab, ["0", "1"]);
+    let err = ImageDataLoaders::from_folder(&dir.path().join("nothing"), &opts, &dev).unwrap_err();
     assert!(matches!(err, Error::MissingFolder { .. }), "{err}");
 }
 

@@ -54,7 +54,7 @@ pub fn run(cfg: &Config, args: &LrFindArgs) -> Result<()> {
     let device = cfg.device();
     device.seed(t.seed);
     let dls = loaders(cfg, &resolved, t)?;
-    let found = learner(t.model, dls, &device).lr_find(1e-7, 10.0, args.num_it)?;
+    let found = learner(t.arch(), dls, &device).lr_find(1e-7, 10.0, args.num_it)?;
     found.plot(&args.out)?;
     let (first, last) = (found.lrs.first().copied(), found.lrs.last().copied());
     println!(

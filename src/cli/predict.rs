@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use burn::module::Module;
 
-use crate::data::{Config, read_gray};
+use crate::data::{Config, open_image};
 use crate::error::{Error, Result};
 use crate::models::load_model;
 
@@ -11,22 +11,26 @@ pub struct PredictArgs {
     /// A model file saved by `fastburn train --save`
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
-    /// A 28x28 grey PNG
+    /// An image (PNG, JPEG, GIF, BMP, WebP, TIFF), prepared as the model's validation images
+    /// were (channels, size, resize method from the model file)
     pub image: PathBuf,
 }
 
 pub fn run(cfg: &Config, args: &PredictArgs) -> Result<()> {
     let (model, info) = load_model(&args.model, &cfg.device())?;
     let model = model.valid();
-    let (pixels, h, w) = read_gray(&args.image)?;
-    if (h, w) != (28, 28) {
+    let img = open_image(&args.image)?;
+    let mut tfms = info.item_tfms.clone();
+    // The chapter's linear models take exactly 28x28 digits: no resizing behind the user's back.
+    if !info.arch.is_vision() && (img.height(), img.width()) != (28, 28) {
         return Err(Error::ImageSize {
             path: args.image.clone(),
             expected: (28, 28),
-            got: (h, w),
+            got: (img.height() as usize, img.width() as usize),
         });
     }
-    let (class, prob) = model.predict_image(&info, &pixels, h, w);
+    tfms.size = Some(tfms.size.unwrap_or((28, 28)));
+    let (class, prob) = model.predict_image(&info, &tfms.prepare(&img));
     let name = info
         .vocab
         .get(class)

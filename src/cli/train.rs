@@ -4,7 +4,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::data::{
-    Config, DataLoaders, DataSet, FolderOptions, ImageDataLoaders, Resolved, TensorDataset, URLs,
+    AnyImageDataset, AugTransforms, Config, DataLoaders, DataSet, Dataset, FolderOptions,
+    ImageDataLoaders, ResizeMethod, Resolved, URLs, aug_transforms,
 };
 use crate::error::{Error, Result};
 use crate::learner::{CheckpointCallback, InterruptCallback, Learner, OptFunc};
@@ -34,9 +35,10 @@ impl DatasetName {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
-    /// Architecture
-    #[arg(long, value_enum, default_value = "simple-net")]
-    pub model: Arch,
+    /// Architecture [default: simple-cnn for --dataset mnist (the all-digits recipe),
+    /// simple-net otherwise (the chapter)]
+    #[arg(long, value_enum)]
+    pub model: Option<Arch>,
     /// Epochs [default: 10 for linear, 40 for simple-net, 1 for the resnets, as the chapter]
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -86,17 +88,56 @@ pub struct TrainArgs {
     /// it ends exactly as the uninterrupted run would have
     #[arg(long)]
     pub resume: bool,
+    /// Resize every image to N x N (or HxW, e.g. 48x64), fastai's `Resize(N)`; without it all
+    /// images must have one size
+    #[arg(long, value_name = "N|HxW", value_parser = parse_size)]
+    pub size: Option<(usize, usize)>,
+    /// How --size is reached: crop (random crops in training, the centre in validation), squish
+    /// or pad (by reflection)
+    #[arg(long, value_name = "METHOD", default_value = "crop", value_parser = parse_method)]
+    pub resize_method: ResizeMethod,
+    /// Hold out this fraction of the images for validation, at random from --seed (used anyway,
+    /// at 0.2, when the folder has no train/ and valid/ folders)
+    #[arg(long, value_name = "P")]
+    pub valid_pct: Option<f64>,
+    /// Augment training batches with fastai's aug_transforms (flip, rotate, zoom, warp,
+    /// lighting); --aug digits: small rotations and zooms, no flips (a flipped digit is another
+    /// symbol)
+    #[arg(long, value_name = "KIND", num_args = 0..=1, default_missing_value = "photos", value_parser = ["photos", "digits"])]
+    pub aug: Option<String>,
+    /// Skip files that cannot be decoded, with a warning each, instead of stopping
+    #[arg(long)]
+    pub skip_bad: bool,
     /// Normalise the resnets' inputs with the training set's mean and standard deviation (off
     /// by default, as fastai without pretrained weights; with --init, as the saved model was)
     #[arg(long)]
     pub normalize: bool,
 }
 
+/// The all-digits recipe (`fastburn train --dataset mnist`): chosen by the measurements in
+/// bench/README.md ("All ten digits").
+pub const RECIPE_EPOCHS: usize = 2;
+pub const RECIPE_LR: f64 = 0.01;
+pub const RECIPE_BS: usize = 256;
+
 impl TrainArgs {
+    /// The architecture: `--model`, else the data set's default.
+    pub fn arch(&self) -> Arch {
+        self.model.unwrap_or(match self.dataset {
+            DatasetName::Mnist => Arch::SimpleCnn,
+            DatasetName::MnistSample => Arch::SimpleNet,
+        })
+    }
+
     /// The chapter's defaults for `model`.
     pub fn defaults(model: Arch) -> Self {
         Self {
-            model,
+            model: Some(model),
+            size: None,
+            resize_method: ResizeMethod::Crop,
+            valid_pct: None,
+            aug: None,
+            skip_bad: false,
             epochs: None,
             lr: None,
             one_cycle: false,
@@ -126,38 +167,85 @@ pub fn run(cfg: &Config, args: &TrainArgs) -> Result<()> {
 }
 
 /// The data loaders `args` ask for: the chapter's 3-vs-7 tensors for the linear models, class
-/// folders (any number of classes) for the resnets.
+/// folders of any images (any number of classes) for the convolutional ones.
 pub fn loaders(
     cfg: &Config,
     resolved: &Resolved,
     args: &TrainArgs,
-) -> Result<DataLoaders<TensorDataset<4>>> {
+) -> Result<DataLoaders<AnyImageDataset>> {
     let device = cfg.device();
-    if args.model.is_vision() {
-        // A model trained on normalised inputs goes on with inputs normalised the same way.
-        let saved_norm = match &args.init {
-            Some(path) => crate::models::read_model_info(path)?.norm,
+    let arch = args.arch();
+    if arch.is_vision() {
+        // A model trained on normalised inputs goes on with inputs normalised the same way, and
+        // with its channels and size.
+        let saved = match &args.init {
+            Some(path) => Some(crate::models::read_model_info(path)?),
+            None => None,
+        };
+        let recipe = args.dataset == DatasetName::Mnist && args.model.is_none();
+        let aug = match args.aug.as_deref() {
+            Some("digits") => Some(AugTransforms::digits()),
+            Some(_) => Some(aug_transforms()),
+            None if recipe => Some(AugTransforms::digits()),
             None => None,
         };
         let opts = FolderOptions {
-            bs: args.bs.unwrap_or(64),
+            bs: args.bs.unwrap_or(if recipe { RECIPE_BS } else { 64 }),
             seed: args.seed,
             max_train: args.max_train,
             max_valid: args.max_valid,
             normalize: args.normalize,
-            norm: saved_norm,
+            norm: saved.as_ref().and_then(|s| s.norm.clone()),
+            channels: saved.as_ref().map(|s| s.item_tfms.channels),
+            size: args
+                .size
+                .or_else(|| saved.as_ref().and_then(|s| s.item_tfms.size)),
+            method: args.resize_method,
+            valid_pct: args.valid_pct,
+            aug,
+            skip_bad: args.skip_bad,
+            progress: !args.quiet,
             ..FolderOptions::default()
         };
-        return ImageDataLoaders::from_folder(&resolved.path, &opts, &device);
+        return Ok(ImageDataLoaders::from_folder(&resolved.path, &opts, &device)?.boxed());
     }
     if args.dataset == DatasetName::Mnist || args.max_train.is_some() || args.max_valid.is_some() {
         return Err(Error::Invalid(format!(
-            "{} trains on MNIST_SAMPLE's 3s and 7s, as in the chapter; use --model resnet18 for \
-             all ten digits or for --max-train/--max-valid",
-            args.model.name()
+            "{} trains on MNIST_SAMPLE's 3s and 7s, as in the chapter; use --model resnet18 or \
+             simple-cnn for all ten digits, your own images or --max-train/--max-valid",
+            arch.name()
         )));
     }
-    DataLoaders::threes_and_sevens(&resolved.path, args.bs.unwrap_or(256), args.seed, &device)
+    if args.size.is_some() || args.valid_pct.is_some() || args.aug.is_some() {
+        return Err(Error::Invalid(format!(
+            "{} takes the chapter's 28x28 digits as they are; --size, --valid-pct and --aug are \
+             for --model resnet18, resnet34 or simple-cnn",
+            arch.name()
+        )));
+    }
+    Ok(
+        DataLoaders::threes_and_sevens(&resolved.path, args.bs.unwrap_or(256), args.seed, &device)?
+            .boxed(),
+    )
+}
+
+/// `--size`: `N` (square) or `HxW`.
+fn parse_size(s: &str) -> std::result::Result<(usize, usize), String> {
+    let n = |v: &str| {
+        v.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| (1..=16_384).contains(&n))
+            .ok_or_else(|| format!("{s:?} is not a size: give N (e.g. 64) or HxW (e.g. 48x64)"))
+    };
+    match s.split_once(['x', 'X']) {
+        Some((h, w)) => Ok((n(h)?, n(w)?)),
+        None => n(s).map(|v| (v, v)),
+    }
+}
+
+fn parse_method(s: &str) -> std::result::Result<ResizeMethod, String> {
+    s.parse()
 }
 
 /// The learner for `args.model` on `dls`: the chapter's (SGD, `mnist_loss`, `batch_accuracy`)
@@ -165,11 +253,11 @@ pub fn loaders(
 /// resnets. Weights are drawn from the device's generator, seeded by the caller.
 pub fn learner(
     arch: Arch,
-    dls: DataLoaders<TensorDataset<4>>,
+    dls: DataLoaders<AnyImageDataset>,
     device: &burn::prelude::Device,
 ) -> Learner<AnyModel> {
     if arch.is_vision() {
-        let model = arch.build(dls.vocab.len(), device);
+        let model = arch.build_for(dls.item_tfms.channels, dls.vocab.len(), device);
         Learner::new(dls, model, OptFunc::ADAM, cross_entropy, vec![ACCURACY])
     } else {
         let model = arch.build(1, device);
@@ -179,10 +267,17 @@ pub fn learner(
 
 /// Train on data already resolved (the main job resolves once for both of its steps).
 pub fn train_on(cfg: &Config, resolved: &Resolved, args: &TrainArgs) -> Result<()> {
-    let (epochs, lr) = match args.model {
+    let arch = args.arch();
+    let recipe = args.dataset == DatasetName::Mnist && args.model.is_none();
+    let (epochs, lr) = match arch {
+        _ if recipe => (
+            args.epochs.unwrap_or(RECIPE_EPOCHS),
+            args.lr.unwrap_or(RECIPE_LR),
+        ),
         Arch::Linear => (args.epochs.unwrap_or(10), args.lr.unwrap_or(1.0)),
         Arch::SimpleNet => (args.epochs.unwrap_or(40), args.lr.unwrap_or(0.1)),
         Arch::Resnet18 | Arch::Resnet34 => (args.epochs.unwrap_or(1), args.lr.unwrap_or(0.1)),
+        Arch::SimpleCnn => (args.epochs.unwrap_or(1), args.lr.unwrap_or(0.1)),
     };
     if !(lr.is_finite() && lr > 0.0) || args.bs == Some(0) {
         return Err(Error::Invalid(
@@ -194,28 +289,33 @@ pub fn train_on(cfg: &Config, resolved: &Resolved, args: &TrainArgs) -> Result<(
             "--resume needs --checkpoint DIR (the folder the interrupted run wrote)".into(),
         ));
     }
-    let one_cycle = args.one_cycle || args.model.is_vision();
+    let one_cycle = args.one_cycle || arch.is_vision();
     println!("data: {}", resolved.description);
     println!(
         "model: {}, {epochs} epochs, lr {lr}{}, seed {}",
-        args.model.name(),
+        arch.name(),
         if one_cycle { " (one-cycle)" } else { "" },
         args.seed
     );
     let device = cfg.device();
     device.seed(args.seed);
     let dls = loaders(cfg, resolved, args)?;
+    let (c, size) = (dls.item_tfms.channels, dls.item_tfms.size);
     println!(
-        "images: {} train, {} valid, classes {:?}, batch size {}",
-        dls.train.dataset.x.dims()[0],
-        dls.valid.dataset.x.dims()[0],
+        "images: {} train, {} valid, classes {:?}, batch size {}{}",
+        dls.train.dataset.len(),
+        dls.valid.dataset.len(),
         dls.vocab,
-        dls.train.bs
+        dls.train.bs,
+        match size {
+            Some((h, w)) => format!(", {} {h}x{w}", if c == 1 { "grey" } else { "colour" }),
+            None => String::new(),
+        }
     );
-    let mut learn = learner(args.model, dls, &device);
+    let mut learn = learner(arch, dls, &device);
     learn.quiet(args.quiet);
     if let Some(path) = &args.init {
-        start_from(&mut learn, args.model, path)?;
+        start_from(&mut learn, arch, path)?;
     }
     if let Some(dir) = &args.checkpoint {
         let path = dir.join(CHECKPOINT_FILE);

@@ -18,7 +18,36 @@ pub trait Dataset {
     }
     /// The items at `indices`, collated into one batch.
     fn batch(&self, indices: &[usize]) -> Self::Batch;
+    /// The items at `indices` as a training batch: with the random item transforms and
+    /// augmentation a dataset may have, drawn from `seed` alone (so a batch is the same whichever
+    /// thread builds it, and a resumed run sees what the uninterrupted one saw). Datasets without
+    /// randomness return [`batch`](Self::batch).
+    fn train_batch(&self, indices: &[usize], seed: u64) -> Self::Batch {
+        let _ = seed;
+        self.batch(indices)
+    }
 }
+
+/// A dataset shared between the training loop and the thread that prepares its next batches.
+impl<T: Dataset + ?Sized> Dataset for std::sync::Arc<T> {
+    type Batch = T::Batch;
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn batch(&self, indices: &[usize]) -> Self::Batch {
+        (**self).batch(indices)
+    }
+    fn train_batch(&self, indices: &[usize], seed: u64) -> Self::Batch {
+        (**self).train_batch(indices, seed)
+    }
+}
+
+/// A batch of images `[n, channels, h, w]` and their labels: what a vision learner trains on.
+pub type ImageBatch = (Tensor<4>, Tensor<1, Int>);
+
+/// Any dataset of image batches (in-memory tensors, decoded files, augmented or not), behind
+/// one type, so a [`Learner`](crate::learner::Learner) takes any of them.
+pub type AnyImageDataset = std::sync::Arc<dyn Dataset<Batch = ImageBatch> + Send + Sync>;
 
 /// Any in-memory list is a dataset whose batches are lists (the chapter's `DataLoader(range(15))`).
 impl<T: Clone> Dataset for Vec<T> {
@@ -180,6 +209,41 @@ impl<D: Dataset> DataLoader<D> {
             batches: self.batch_indices_for(epoch).into_iter(),
         }
     }
+
+    /// The same loader over another dataset (same batch size, shuffle, seed and epoch count).
+    pub fn map_dataset<E: Dataset>(self, f: impl FnOnce(D) -> E) -> DataLoader<E> {
+        DataLoader {
+            dataset: f(self.dataset),
+            bs: self.bs,
+            shuffle: self.shuffle,
+            drop_last: self.drop_last,
+            seed: self.seed,
+            epoch: AtomicU64::new(self.epoch.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+impl<D: Dataset<Batch = ImageBatch> + Send + Sync + 'static> DataLoaders<D> {
+    /// The loaders with their datasets behind [`AnyImageDataset`].
+    pub fn boxed(self) -> DataLoaders<AnyImageDataset> {
+        let any = |d: D| -> AnyImageDataset {
+            let boxed: Box<dyn std::any::Any> = Box::new(d);
+            match boxed.downcast::<AnyImageDataset>() {
+                Ok(already) => *already,
+                Err(other) => match other.downcast::<D>() {
+                    Ok(d) => std::sync::Arc::new(*d),
+                    Err(_) => unreachable!("the box holds a D"),
+                },
+            }
+        };
+        DataLoaders {
+            train: self.train.map_dataset(any),
+            valid: self.valid.map_dataset(any),
+            vocab: self.vocab,
+            norm: self.norm,
+            item_tfms: self.item_tfms,
+        }
+    }
 }
 
 impl<'a, D: Dataset> IntoIterator for &'a DataLoader<D> {
@@ -212,6 +276,9 @@ pub struct DataLoaders<D: Dataset> {
     pub vocab: Vec<String>,
     /// Mean and standard deviation the images were normalised with (`None`: raw 0..=1 pixels).
     pub norm: Option<super::Normalize>,
+    /// How a file becomes one input (channels, size, resize method): saved with a model, so
+    /// `predict` and `serve` prepare an image as training did.
+    pub item_tfms: super::ItemTfms,
 }
 
 #[cfg(test)]

@@ -108,17 +108,10 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Decode one PNG as 8-bit grey; returns `(pixels, height, width)`.
+/// Decode one image (any format [`open_image`](super::open_image) reads) as 8-bit grey;
+/// returns `(pixels, height, width)`.
 pub fn read_gray(path: &Path) -> Result<(Vec<u8>, usize, usize)> {
-    let bytes = std::fs::read(path).at(path)?;
-    let img =
-        image::load_from_memory_with_format(&bytes, image::ImageFormat::Png).map_err(|e| {
-            Error::BadImage {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            }
-        })?;
-    let gray = img.into_luma8();
+    let gray = super::decode::open_image(path)?.into_luma8();
     let (w, h) = (gray.width() as usize, gray.height() as usize);
     Ok((gray.into_raw(), h, w))
 }

@@ -66,6 +66,7 @@ impl DataLoaders<TensorDataset<4>> {
             valid: DataLoader::new(valid, bs),
             vocab: vec!["7".into(), "3".into()],
             norm: None,
+            item_tfms: Default::default(),
         })
     }
 }

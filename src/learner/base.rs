@@ -13,7 +13,11 @@ use super::optimizer::{OptFunc, Optimizer};
 use super::progress::ProgressCallback;
 use super::recorder::Recorder;
 use super::tracker::TerminateOnNaN;
-use crate::data::{DataLoaders, Dataset, TensorDataset};
+use crate::data::{AnyImageDataset, DataLoaders, Dataset, ImageBatch, Prefetch};
+
+/// Training batches prepared ahead of the one in use: enough to hide a slow batch, few enough
+/// that memory holds a handful of batches.
+const PREFETCH: usize = 3;
 use crate::error::{Error, Result};
 use crate::loss::LossFn;
 use crate::metrics::Metric;
@@ -74,7 +78,7 @@ impl Lr {
 /// # Ok::<(), fastburn::Error>(())
 /// ```
 pub struct Learner<M: Model> {
-    pub dls: DataLoaders<TensorDataset<4>>,
+    pub dls: DataLoaders<AnyImageDataset>,
     pub model: M,
     pub loss_func: LossFn,
     pub metrics: Vec<Metric>,
@@ -119,8 +123,8 @@ pub struct Learner<M: Model> {
 }
 
 impl<M: Model> Learner<M> {
-    pub fn new(
-        dls: DataLoaders<TensorDataset<4>>,
+    pub fn new<D: Dataset<Batch = ImageBatch> + Send + Sync + 'static>(
+        dls: DataLoaders<D>,
         model: M,
         opt_func: OptFunc,
         loss_func: LossFn,
@@ -132,7 +136,7 @@ impl<M: Model> Learner<M> {
         force_init(&model);
         let metric_names = metrics.iter().map(|m| m.name.to_string()).collect();
         Self {
-            dls,
+            dls: dls.boxed(),
             model,
             loss_func,
             metrics,
@@ -402,6 +406,21 @@ impl<M: Model> Learner<M> {
         result.and(after.map(drop))
     }
 
+    /// The seed of training batch number `train_iter` (counted over the whole fit): its
+    /// augmentation and its dropout masks.
+    fn batch_seed(&self, train_iter: usize) -> u64 {
+        self.dls.train.seed ^ (train_iter as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// The device the model's parameters are on.
+    pub fn device(&self) -> burn::prelude::Device {
+        self.model
+            .devices()
+            .into_iter()
+            .next()
+            .unwrap_or_else(burn::prelude::Device::flex)
+    }
+
     /// One epoch's training batches, from batch `skip` on (a resumed run).
     fn train_epoch(&mut self, cbs: &mut Running<M>, skip: usize) -> Result<Control> {
         self.training = true;
@@ -414,17 +433,25 @@ impl<M: Model> Learner<M> {
             .dls
             .train
             .batch_indices_for(self.data_epoch + self.epoch as u64);
-        let device = self.dls.train.dataset.x.device();
-        for (i, idx) in batches.into_iter().enumerate().skip(skip) {
+        let device = self.device();
+        // Batches are built ahead on a worker thread (decoding, resizing, augmenting overlap the
+        // step); each from its own seed, so a resumed run gets the same ones.
+        let jobs: Vec<(Vec<usize>, u64)> = batches
+            .into_iter()
+            .enumerate()
+            .skip(skip)
+            .map(|(i, idx)| (idx, self.batch_seed(self.train_iter + i - skip)))
+            .collect();
+        let mut prepared = Prefetch::new(self.dls.train.dataset.clone(), jobs, PREFETCH);
+        for i in skip..self.n_iter {
+            let Some((xb, yb)) = prepared.next() else {
+                break;
+            };
             self.iter = i;
             self.pct_train = self.train_iter as f64 / self.total_train_iter.max(1) as f64;
             // Random layers (dropout) draw from a generator seeded per batch, so a run resumed
             // at any batch draws what the uninterrupted run drew.
-            device.seed(
-                self.dls.train.seed
-                    ^ (self.train_iter as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            );
-            let (xb, yb) = self.dls.train.dataset.batch(&idx);
+            device.seed(self.batch_seed(self.train_iter));
             (self.xb, self.yb) = (Some(xb), Some(yb));
             let c = self.one_batch(cbs)?;
             self.train_iter += 1;
@@ -519,6 +546,18 @@ impl<M: Model> Learner<M> {
         self.model.clone().valid().forward(x.inner())
     }
 
+    /// The data's item transforms, with the size and channels of its inputs filled in when the
+    /// data does not resize (so a model file always says what input it takes).
+    fn input_tfms(&self) -> crate::data::ItemTfms {
+        let mut tfms = self.dls.item_tfms.clone();
+        let ds = &self.dls.valid.dataset;
+        if tfms.size.is_none() && !ds.is_empty() {
+            let [_, c, h, w] = ds.batch(&[0]).0.dims();
+            (tfms.channels, tfms.size) = (c, Some((h, w)));
+        }
+        tfms
+    }
+
     /// What a model file written by [`save`](Self::save) says about this learner's model.
     pub fn model_info(&self) -> Result<ModelInfo> {
         let arch = self.model.arch().ok_or_else(|| {
@@ -529,6 +568,7 @@ impl<M: Model> Learner<M> {
             vocab: self.dls.vocab.clone(),
             norm: self.dls.norm.clone(),
             n_out: self.model.n_out(),
+            item_tfms: self.input_tfms(),
         })
     }
 

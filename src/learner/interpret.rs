@@ -3,10 +3,12 @@
 use std::path::Path;
 
 use super::base::Learner;
-use crate::data::{DataLoader, Normalize, TensorDataset};
+use burn::prelude::*;
+
+use crate::data::{DataLoader, Dataset, ImageBatch, Normalize};
 use crate::error::Result;
 use crate::models::{Model, probabilities};
-use crate::show::{Gray, save_confusion_matrix, save_image_grid};
+use crate::show::{Picture, save_confusion_matrix, save_image_grid};
 
 /// Predictions of a learner over its validation set.
 #[derive(Debug, Clone)]
@@ -18,22 +20,22 @@ pub struct ClassificationInterpretation {
     pub targets: Vec<usize>,
     /// Cross-entropy of each item: `-ln(probs[target])`.
     pub losses: Vec<f32>,
-    images: Vec<Gray>,
+    images: Vec<Picture>,
 }
 
-/// Images of a dataset, back in 0..=1 (undoing the normalisation). Reads the tensor once.
-fn images(ds: &TensorDataset<4>, norm: Option<&Normalize>, idx: &[usize]) -> Vec<Gray> {
-    let [_, c, h, w] = ds.x.dims();
-    let all: Vec<f32> = ds.x.clone().inner().into_data().iter::<f32>().collect();
-    let n = c * h * w;
-    idx.iter()
-        .map(|&i| Gray {
-            height: h,
-            width: w,
-            values: all[i * n..i * n + h * w]
+/// A batch of inputs as pictures, back in 0..=1 (undoing the normalisation).
+fn pictures(x: Tensor<4>, norm: Option<&Normalize>) -> Vec<Picture> {
+    let [n, c, h, w] = x.dims();
+    let all: Vec<f32> = x.inner().into_data().iter::<f32>().collect();
+    let per = c * h * w;
+    (0..n)
+        .map(|i| {
+            let values = all[i * per..(i + 1) * per]
                 .iter()
-                .map(|&v| norm.map_or(v, |n| n.decode(v, 0)))
-                .collect(),
+                .enumerate()
+                .map(|(k, &v)| norm.map_or(v, |n| n.decode(v, k / (h * w))))
+                .collect();
+            Picture::from_planar(values, c, h, w)
         })
         .collect()
 }
@@ -42,8 +44,9 @@ impl ClassificationInterpretation {
     /// Run the learner's model over its validation set.
     pub fn from_learner<M: Model>(learn: &Learner<M>) -> Self {
         let model = learn.model().clone().valid();
-        let (mut probs, mut targets) = (Vec::new(), Vec::new());
+        let (mut probs, mut targets, mut images) = (Vec::new(), Vec::new(), Vec::new());
         for (xb, yb) in learn.dls.valid.epoch(0) {
+            images.extend(pictures(xb.clone(), learn.dls.norm.as_ref()));
             probs.extend(probabilities(model.forward(xb.inner())));
             targets.extend(yb.inner().into_data().iter::<i64>().map(|t| t as usize));
         }
@@ -60,14 +63,13 @@ impl ClassificationInterpretation {
             .zip(&targets)
             .map(|(p, &t)| -p.get(t).copied().unwrap_or(0.0).max(1e-12).ln())
             .collect();
-        let all: Vec<usize> = (0..targets.len()).collect();
         Self {
             vocab: learn.dls.vocab.clone(),
             probs,
             preds,
             targets,
             losses,
-            images: images(&learn.dls.valid.dataset, learn.dls.norm.as_ref(), &all),
+            images,
         }
     }
 
@@ -141,7 +143,7 @@ impl ClassificationInterpretation {
     /// The `k` worst items as a grid, captioned `predicted/actual` and `loss / probability` of the
     /// prediction (fastai's `plot_top_losses`).
     pub fn plot_top_losses(&self, k: usize, path: &Path) -> Result<()> {
-        let items: Vec<(Gray, String)> = self
+        let items: Vec<(Picture, String)> = self
             .top_losses(k)
             .into_iter()
             .map(|i| {
@@ -159,7 +161,7 @@ impl ClassificationInterpretation {
 
     /// The first `n` validation items captioned `predicted/actual` (fastai's `show_results`).
     pub fn show_results(&self, n: usize, path: &Path) -> Result<()> {
-        let items: Vec<(Gray, String)> = (0..n.min(self.preds.len()))
+        let items: Vec<(Picture, String)> = (0..n.min(self.preds.len()))
             .map(|i| {
                 let mark = if self.preds[i] == self.targets[i] {
                     ""
@@ -177,32 +179,24 @@ impl ClassificationInterpretation {
     }
 }
 
-/// The first `n` items of a shuffled training epoch with their labels (fastai's `show_batch`).
-pub fn show_batch(
-    dl: &DataLoader<TensorDataset<4>>,
+/// The first `n` items of a shuffled training epoch with their labels, as training sees them:
+/// cropped and augmented (fastai's `show_batch`).
+pub fn show_batch<D: Dataset<Batch = ImageBatch>>(
+    dl: &DataLoader<D>,
     vocab: &[String],
     norm: Option<&Normalize>,
     n: usize,
     path: &Path,
 ) -> Result<()> {
     let order: Vec<usize> = dl.order(0).into_iter().take(n).collect();
-    let labels: Vec<i64> = dl
+    let (x, y) = dl
         .dataset
-        .y
-        .clone()
-        .inner()
-        .into_data()
-        .iter::<i64>()
-        .collect();
-    let items: Vec<(Gray, String)> = images(&dl.dataset, norm, &order)
+        .train_batch(&order, dl.seed ^ 0x9E37_79B9_7F4A_7C15);
+    let labels: Vec<i64> = y.inner().into_data().iter::<i64>().collect();
+    let items: Vec<(Picture, String)> = pictures(x, norm)
         .into_iter()
-        .zip(&order)
-        .map(|(g, &i)| {
-            (
-                g,
-                vocab.get(labels[i] as usize).cloned().unwrap_or_default(),
-            )
-        })
+        .zip(&labels)
+        .map(|(g, &l)| (g, vocab.get(l as usize).cloned().unwrap_or_default()))
         .collect();
     save_image_grid(&items, 3, "A training batch: label", path)
 }

@@ -4,7 +4,7 @@ use burn::prelude::*;
 
 use super::base::Learner;
 use super::optimizer::OptFunc;
-use crate::data::{DataLoaders, TensorDataset};
+use crate::data::{DataLoaders, Dataset, ImageBatch};
 use crate::loss::cross_entropy;
 use crate::metrics::ACCURACY;
 use crate::models::ResNet;
@@ -12,7 +12,7 @@ use crate::models::ResNet;
 /// `vision_learner(dls, resnet18, pretrained=False, loss_func=F.cross_entropy, metrics=accuracy)`.
 ///
 /// `arch` is [`resnet18`](crate::models::resnet18) or [`resnet34`](crate::models::resnet34); the
-/// model takes 1-channel images and gets one output per class of `dls.vocab`. There are no
+/// model takes the data's channels (1 for grey, 3 for colour) and gets one output per class of `dls.vocab`. There are no
 /// pretrained weights: everything is trained from scratch, as in the chapter.
 ///
 /// ```no_run
@@ -25,12 +25,12 @@ use crate::models::ResNet;
 /// learn.fit_one_cycle(1, 0.1)?;
 /// # Ok::<(), fastburn::Error>(())
 /// ```
-pub fn vision_learner(
-    dls: DataLoaders<TensorDataset<4>>,
+pub fn vision_learner<D: Dataset<Batch = ImageBatch> + Send + Sync + 'static>(
+    dls: DataLoaders<D>,
     arch: fn(usize, usize, &Device) -> ResNet,
     device: &Device,
 ) -> Learner<ResNet> {
     let n_out = dls.vocab.len();
-    let model = arch(1, n_out, device);
+    let model = arch(dls.item_tfms.channels, n_out, device);
     Learner::new(dls, model, OptFunc::ADAM, cross_entropy, vec![ACCURACY])
 }

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use burn::store::ModuleRecord;
 
 use super::{AnyModel, Arch, Model};
-use crate::data::Normalize;
+use crate::data::{ItemTfms, Normalize, ResizeMethod};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::write_bytes_atomic;
 
@@ -24,6 +24,9 @@ pub struct ModelInfo {
     pub norm: Option<Normalize>,
     /// Outputs of the model (1 for the chapter's 3-vs-7 models, else one per class).
     pub n_out: usize,
+    /// How an image becomes an input (channels, size, resize method), as validation did it.
+    /// Files from before this was stored: 1 channel, 28x28 (the digits they were trained on).
+    pub item_tfms: ItemTfms,
 }
 
 /// The weights as bytes (Burn's burnpack). An [`AnyModel`] is written as the model inside it, so
@@ -38,6 +41,7 @@ pub(crate) fn record_bytes<M: Model>(model: &M) -> Result<Vec<u8>> {
         Some(AnyModel::Linear(m)) => m.clone().into_record().into_bytes(),
         Some(AnyModel::SimpleNet(m)) => m.clone().into_record().into_bytes(),
         Some(AnyModel::ResNet(m)) => m.clone().into_record().into_bytes(),
+        Some(AnyModel::SimpleCnn(m)) => m.clone().into_record().into_bytes(),
         None => model.clone().into_record().into_bytes(),
     }
     .map(|b| b.to_vec())
@@ -53,6 +57,7 @@ pub(crate) fn load_record_bytes<M: Model>(model: M, weights: Vec<u8>, path: &Pat
                 AnyModel::Linear(m) => AnyModel::Linear(apply(m, weights, path)?),
                 AnyModel::SimpleNet(m) => AnyModel::SimpleNet(apply(m, weights, path)?),
                 AnyModel::ResNet(m) => AnyModel::ResNet(apply(m, weights, path)?),
+                AnyModel::SimpleCnn(m) => AnyModel::SimpleCnn(apply(m, weights, path)?),
             };
             Box::new(loaded) as Box<dyn std::any::Any>
         }
@@ -79,6 +84,11 @@ pub fn save_model<M: Model>(model: &M, info: &ModelInfo, path: &Path) -> Result<
     );
     if let Some(norm) = &info.norm {
         header.push_str(&format!("norm={norm}\n"));
+    }
+    let t = &info.item_tfms;
+    header.push_str(&format!("channels={}\n", t.channels));
+    if let Some((h, w)) = t.size {
+        header.push_str(&format!("size={h}x{w}\nresize={}\n", t.method));
     }
     header.push('\n');
     let mut bytes = header.into_bytes();
@@ -114,6 +124,10 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<(ModelInfo, usize)> {
         .ok_or_else(|| bad(path, "header is truncated"))?;
     let header = std::str::from_utf8(&rest[..end]).map_err(|_| bad(path, "header is not text"))?;
     let (mut arch, mut vocab, mut norm, mut n_out) = (None, Vec::new(), None, None);
+    let mut item_tfms = ItemTfms {
+        size: Some((28, 28)),
+        ..ItemTfms::default()
+    };
     for line in header.lines() {
         match line.split_once('=') {
             Some(("arch", a)) => {
@@ -126,6 +140,26 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<(ModelInfo, usize)> {
             Some(("norm", v)) => {
                 let parsed = v.parse::<Normalize>();
                 norm = Some(parsed.map_err(|e| bad(path, format!("bad norm line {v:?}: {e}")))?);
+            }
+            Some(("channels", v)) => {
+                item_tfms.channels = match v {
+                    "1" => 1,
+                    "3" => 3,
+                    _ => return Err(bad(path, format!("bad channels line {v:?}"))),
+                }
+            }
+            Some(("size", v)) => {
+                let parsed = v
+                    .split_once('x')
+                    .and_then(|(h, w)| Some((h.parse::<usize>().ok()?, w.parse::<usize>().ok()?)))
+                    .filter(|&(h, w)| (1..=65_536).contains(&h) && (1..=65_536).contains(&w));
+                item_tfms.size =
+                    Some(parsed.ok_or_else(|| bad(path, format!("bad size line {v:?}")))?);
+            }
+            Some(("resize", v)) => {
+                item_tfms.method = v
+                    .parse::<ResizeMethod>()
+                    .map_err(|e| bad(path, format!("bad resize line: {e}")))?;
             }
             Some(("n_out", v)) => {
                 let n = v
@@ -150,6 +184,7 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<(ModelInfo, usize)> {
         vocab,
         norm,
         n_out,
+        item_tfms,
     };
     Ok((info, MAGIC.len() + end + 2))
 }
@@ -205,6 +240,9 @@ fn apply<M: Module>(model: M, weights: Vec<u8>, path: &Path) -> Result<M> {
 /// ```
 pub fn load_model(path: &Path, device: &Device) -> Result<(AnyModel, ModelInfo)> {
     let (info, weights) = read_file(path)?;
-    let loaded = load_record_bytes(info.arch.build(info.n_out, device), weights, path)?;
+    let model = info
+        .arch
+        .build_for(info.item_tfms.channels, info.n_out, device);
+    let loaded = load_record_bytes(model, weights, path)?;
     Ok((loaded, info))
 }

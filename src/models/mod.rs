@@ -5,6 +5,7 @@ mod conv;
 mod file;
 mod linear;
 mod resnet;
+mod simple_cnn;
 mod simple_net;
 
 use burn::module::Module;
@@ -14,6 +15,7 @@ pub use file::{ModelInfo, load_into, load_model, read_model_info, save_model};
 pub(crate) use file::{load_record_bytes, record_bytes};
 pub use linear::{LinearModel, linear};
 pub use resnet::{BasicBlock, FastaiHead, ResNet, ResNetBody, batch_norm, resnet18, resnet34};
+pub use simple_cnn::{ConvLayer, SIMPLE_CNN_LAYERS, SimpleCnn, simple_cnn, simple_cnn_with};
 pub use simple_net::{SimpleNet, simple_net};
 
 /// What a [`Learner`](crate::learner::Learner) trains: images `[batch, channels, h, w]` in,
@@ -50,6 +52,8 @@ pub enum Arch {
     Resnet18,
     /// torchvision's ResNet-34 with fastai's head, from scratch
     Resnet34,
+    /// a small CNN for small images (fastai's `simple_cnn` idea; the all-digits recipe)
+    SimpleCnn,
 }
 
 impl Arch {
@@ -59,15 +63,17 @@ impl Arch {
             Arch::SimpleNet => "simple-net",
             Arch::Resnet18 => "resnet18",
             Arch::Resnet34 => "resnet34",
+            Arch::SimpleCnn => "simple-cnn",
         }
     }
 
     /// Every architecture, in the order the command line lists them.
-    pub const ALL: [Arch; 4] = [
+    pub const ALL: [Arch; 5] = [
         Arch::Linear,
         Arch::SimpleNet,
         Arch::Resnet18,
         Arch::Resnet34,
+        Arch::SimpleCnn,
     ];
 
     pub fn from_name(name: &str) -> Option<Arch> {
@@ -81,23 +87,33 @@ impl Arch {
             Arch::SimpleNet => "nn.Sequential(nn.Linear(28*28,30), nn.ReLU(), nn.Linear(30,1))",
             Arch::Resnet18 => "torchvision's ResNet-18 with fastai's head, from scratch",
             Arch::Resnet34 => "torchvision's ResNet-34 with fastai's head, from scratch",
+            Arch::SimpleCnn => {
+                "five 3x3 conv-BatchNorm-ReLU layers (32-32/2-64-64/2-128), concat pool, linear"
+            }
         }
     }
 
     /// True for the convolutional models, which take normalised 1-channel images and are
     /// trained with cross-entropy over the classes.
     pub fn is_vision(self) -> bool {
-        matches!(self, Arch::Resnet18 | Arch::Resnet34)
+        matches!(self, Arch::Resnet18 | Arch::Resnet34 | Arch::SimpleCnn)
     }
 
     /// A freshly initialised model of this architecture with `n_out` outputs, for 28x28 grey
     /// images (the ResNets take any size of 1-channel image).
     pub fn build(self, n_out: usize, device: &Device) -> AnyModel {
+        self.build_for(1, n_out, device)
+    }
+
+    /// [`build`](Self::build) for `n_in`-channel images (3 for colour); the linear models take
+    /// 28x28 grey digits only.
+    pub fn build_for(self, n_in: usize, n_out: usize, device: &Device) -> AnyModel {
         match self {
             Arch::Linear => AnyModel::Linear(linear(28 * 28, n_out, device)),
             Arch::SimpleNet => AnyModel::SimpleNet(simple_net(28 * 28, 30, n_out, device)),
-            Arch::Resnet18 => AnyModel::ResNet(resnet18(1, n_out, device)),
-            Arch::Resnet34 => AnyModel::ResNet(resnet34(1, n_out, device)),
+            Arch::Resnet18 => AnyModel::ResNet(resnet18(n_in, n_out, device)),
+            Arch::Resnet34 => AnyModel::ResNet(resnet34(n_in, n_out, device)),
+            Arch::SimpleCnn => AnyModel::SimpleCnn(simple_cnn(n_in, n_out, device)),
         }
     }
 }
@@ -110,28 +126,26 @@ pub enum AnyModel {
     Linear(LinearModel),
     SimpleNet(SimpleNet),
     ResNet(ResNet),
+    SimpleCnn(SimpleCnn),
 }
 
 impl AnyModel {
-    /// Classify one grey image (`pixels` 0..=255, `height x width`) as the model was trained:
-    /// the file's normalisation, the sigmoid for one output, the softmax otherwise. Returns the
-    /// class index and its probability. Call on a [`valid`](Module::valid) model.
-    pub fn predict_image(
-        &self,
-        info: &ModelInfo,
-        pixels: &[u8],
-        height: usize,
-        width: usize,
-    ) -> (usize, f32) {
-        let x = crate::data::Normalize::to_inputs(info.norm.as_ref(), pixels, 1, height * width);
+    /// Classify one image, prepared by the file's item transforms
+    /// ([`ItemTfms::prepare`](crate::data::ItemTfms::prepare)), as the model was trained: the
+    /// file's normalisation, the sigmoid for one output, the softmax otherwise. Returns the class
+    /// index and its probability. Call on a [`valid`](Module::valid) model.
+    pub fn predict_image(&self, info: &ModelInfo, img: &crate::data::Pixels) -> (usize, f32) {
+        let (c, h, w) = (img.channels, img.height, img.width);
+        let x = crate::data::Normalize::to_inputs(info.norm.as_ref(), &img.data, c, h * w);
         // Where the model's weights are (the CPU, or a GPU with the cuda/wgpu features).
         let devices = match self {
             AnyModel::Linear(m) => m.devices(),
             AnyModel::SimpleNet(m) => m.devices(),
             AnyModel::ResNet(m) => m.devices(),
+            AnyModel::SimpleCnn(m) => m.devices(),
         };
         let device = devices.into_iter().next().unwrap_or_else(Device::flex);
-        let x = Tensor::<4>::from_data(TensorData::new(x, [1, 1, height, width]), &device);
+        let x = Tensor::<4>::from_data(TensorData::new(x, [1, c, h, w]), &device);
         let probs = probabilities(self.forward(x)).swap_remove(0);
         let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
         (best, probs[best])
@@ -144,6 +158,7 @@ impl Model for AnyModel {
             AnyModel::Linear(m) => m.forward(x),
             AnyModel::SimpleNet(m) => m.forward(x),
             AnyModel::ResNet(m) => m.forward(x),
+            AnyModel::SimpleCnn(m) => m.forward(x),
         }
     }
     fn n_out(&self) -> usize {
@@ -151,6 +166,7 @@ impl Model for AnyModel {
             AnyModel::Linear(m) => m.n_out(),
             AnyModel::SimpleNet(m) => m.n_out(),
             AnyModel::ResNet(m) => m.n_out(),
+            AnyModel::SimpleCnn(m) => m.n_out(),
         }
     }
     fn arch(&self) -> Option<Arch> {
@@ -158,6 +174,7 @@ impl Model for AnyModel {
             AnyModel::Linear(m) => m.arch(),
             AnyModel::SimpleNet(m) => m.arch(),
             AnyModel::ResNet(m) => m.arch(),
+            AnyModel::SimpleCnn(m) => m.arch(),
         }
     }
     fn param_groups(&self) -> Vec<String> {
@@ -166,6 +183,7 @@ impl Model for AnyModel {
             AnyModel::Linear(m) => ("Linear", m.param_groups()),
             AnyModel::SimpleNet(m) => ("SimpleNet", m.param_groups()),
             AnyModel::ResNet(m) => ("ResNet", m.param_groups()),
+            AnyModel::SimpleCnn(m) => ("SimpleCnn", m.param_groups()),
         };
         groups
             .into_iter()
@@ -183,6 +201,7 @@ impl Model for AnyModel {
             AnyModel::Linear(m) => ("Linear", m.step_multipliers()),
             AnyModel::SimpleNet(m) => ("SimpleNet", m.step_multipliers()),
             AnyModel::ResNet(m) => ("ResNet", m.step_multipliers()),
+            AnyModel::SimpleCnn(m) => ("SimpleCnn", m.step_multipliers()),
         };
         mults
             .into_iter()

@@ -1,10 +1,11 @@
 //! Any uploaded image to the model's input: decoded under limits (a small file may claim a huge
-//! image), composited over black, converted to grey and resized.
+//! image), composited over black, brought to the model's channels and size as training did.
 
 use std::io::Cursor;
 
-use image::imageops::FilterType;
-use image::{ImageReader, Limits};
+use image::{ImageDecoder, ImageReader, Limits};
+
+use crate::data::{ItemTfms, ResizeMethod};
 
 /// Why an upload cannot be used; each becomes a 4xx answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,18 +29,17 @@ pub enum DecodeError {
     },
 }
 
-/// Decode `bytes` (any format the `image` crate has enabled) into `width x height` grey pixels,
-/// row-major, 0..=255.
+/// Decode `bytes` (any format the `image` crate has enabled) into the model's input: `tfms`'
+/// channels and size (planar, 0..=255), prepared as validation prepared the training images.
 ///
 /// The size is read from the header and checked against `max_pixels` before anything is
 /// decompressed, so a decompression bomb (a few kilobytes claiming 100,000 x 100,000 pixels)
 /// costs nothing; the decoder also gets `image::Limits` as a second guard. Transparent pixels
 /// count as black (the MNIST background), so a drawn digit on a transparent canvas works.
-pub fn decode_gray(
+pub fn decode_input(
     bytes: &[u8],
     max_pixels: u64,
-    width: u32,
-    height: u32,
+    tfms: &ItemTfms,
 ) -> Result<Vec<u8>, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
@@ -77,22 +77,27 @@ pub fn decode_gray(
     limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(64 << 20));
     let mut r = reader()?;
     r.limits(limits);
-    let img = r
-        .decode()
+    let mut decoder = r
+        .into_decoder()
         .map_err(|e| DecodeError::NotImage(e.to_string()))?;
-    let la = img.into_luma_alpha8();
-    let (w, h) = la.dimensions();
-    let grey: Vec<u8> = la
-        .pixels()
-        .map(|p| ((u16::from(p.0[0]) * u16::from(p.0[1]) + 127) / 255) as u8)
-        .collect();
-    let grey = image::GrayImage::from_raw(w, h, grey).expect("one byte per pixel");
-    if (w, h) == (width, height) {
-        return Ok(grey.into_raw());
-    }
-    // Triangle (bilinear) widens its support when shrinking, so a photo is averaged, not
-    // point-sampled.
-    Ok(image::imageops::resize(&grey, width, height, FilterType::Triangle).into_raw())
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = image::DynamicImage::from_decoder(decoder)
+        .map_err(|e| DecodeError::NotImage(e.to_string()))?;
+    img.apply_orientation(orientation);
+    Ok(tfms.prepare(&img).data)
+}
+
+/// [`decode_input`] for a grey model taking `width x height` images, squished to that size.
+pub fn decode_gray(
+    bytes: &[u8],
+    max_pixels: u64,
+    width: u32,
+    height: u32,
+) -> Result<Vec<u8>, DecodeError> {
+    let tfms = ItemTfms::resize(1, (height as usize, width as usize), ResizeMethod::Squish);
+    decode_input(bytes, max_pixels, &tfms)
 }
 
 #[cfg(test)]

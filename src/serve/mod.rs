@@ -29,7 +29,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 pub use batcher::{BatchError, BatchOptions, Batcher};
-pub use decode::{DecodeError, decode_gray};
+pub use decode::{DecodeError, decode_gray, decode_input};
 pub use model::{InputSize, ServedModel};
 pub use routes::MAX_IMAGES_PER_REQUEST;
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use burn::module::Module;
 use burn::prelude::*;
 
-use crate::data::Normalize;
+use crate::data::{ItemTfms, Normalize};
 use crate::error::Result;
 use crate::models::{AnyModel, Model, ModelInfo, load_model, probabilities};
 
@@ -48,28 +48,43 @@ impl ServedModel {
         }
     }
 
-    /// The image size the model takes. Every architecture fastburn has today is trained on
-    /// 28x28 grey images (the ResNets would take other sizes, but were trained on 28x28).
+    /// The image size the model takes: its file's channels and size (28x28 grey for files
+    /// from before sizes were stored, and for the chapter's linear models).
     pub fn input_size(&self) -> InputSize {
+        let t = &self.info.item_tfms;
+        let (height, width) = t.size.unwrap_or((28, 28));
         InputSize {
-            channels: 1,
-            height: 28,
-            width: 28,
+            channels: t.channels,
+            height,
+            width,
         }
     }
 
-    /// Class probabilities for a batch of grey images (`height * width` bytes each, 0..=255) in
-    /// one forward pass, preprocessed as the model was trained: pixels / 255, then the file's
-    /// normalisation if it has one. One row per image, one column per class.
+    /// How an upload becomes an input: the file's item transforms, at [`input_size`](Self::input_size).
+    pub fn item_tfms(&self) -> ItemTfms {
+        let size = self.input_size();
+        ItemTfms {
+            size: Some((size.height, size.width)),
+            ..self.info.item_tfms.clone()
+        }
+    }
+
+    /// Class probabilities for a batch of images (`channels * height * width` planar bytes each,
+    /// 0..=255) in one forward pass, preprocessed as the model was trained: pixels / 255, then
+    /// the file's normalisation if it has one. One row per image, one column per class.
     pub fn predict_batch(&self, images: &[Vec<u8>]) -> Vec<Vec<f32>> {
         if images.is_empty() {
             return Vec::new();
         }
-        let InputSize { height, width, .. } = self.input_size();
+        let InputSize {
+            channels,
+            height,
+            width,
+        } = self.input_size();
         let pixels: Vec<u8> = images.concat();
-        let x = Normalize::to_inputs(self.info.norm.as_ref(), &pixels, 1, height * width);
+        let x = Normalize::to_inputs(self.info.norm.as_ref(), &pixels, channels, height * width);
         let x = Tensor::<4>::from_data(
-            TensorData::new(x, [images.len(), 1, height, width]),
+            TensorData::new(x, [images.len(), channels, height, width]),
             &Device::flex(),
         );
         probabilities(self.model.forward(x))

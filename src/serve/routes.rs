@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use tokio::time::timeout;
 
 use super::batcher::{BatchError, Batcher};
-use super::decode::{DecodeError, decode_gray};
+use super::decode::{DecodeError, decode_input};
 use super::model::ServedModel;
 
 /// The drawing page: HTML, CSS and JS in one file, compiled into the binary (no CDN, works
@@ -210,13 +210,11 @@ async fn decode(st: &AppState, bytes: Bytes) -> Result<Result<Vec<u8>, DecodeErr
         .acquire()
         .await
         .map_err(|e| internal(e.to_string()))?;
-    let size = st.model.input_size();
+    let tfms = st.model.item_tfms();
     let max_pixels = st.max_pixels;
-    tokio::task::spawn_blocking(move || {
-        decode_gray(&bytes, max_pixels, size.width as u32, size.height as u32)
-    })
-    .await
-    .map_err(|e| internal(format!("decoding failed: {e}")))
+    tokio::task::spawn_blocking(move || decode_input(&bytes, max_pixels, &tfms))
+        .await
+        .map_err(|e| internal(format!("decoding failed: {e}")))
 }
 
 async fn raw_body(req: Request) -> Result<Bytes, ApiError> {

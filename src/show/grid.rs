@@ -22,8 +22,8 @@ use crate::error::Result;
 /// assert!(out.exists());
 /// # Ok::<(), fastburn::Error>(())
 /// ```
-pub fn save_image_grid(
-    items: &[(Gray, String)],
+pub fn save_image_grid<I: GridImage>(
+    items: &[(I, String)],
     cols: usize,
     title: &str,
     path: &Path,
@@ -40,13 +40,92 @@ const TITLE: u32 = 30;
 const CELL: u32 = 140;
 const CAPTION: u32 = 34;
 
-struct Grid<'a> {
-    items: &'a [(Gray, String)],
+/// An image a grid can draw: its size and the colour of each pixel.
+pub trait GridImage {
+    /// (height, width).
+    fn dims(&self) -> (usize, usize);
+    fn rgb(&self, row: usize, col: usize) -> [u8; 3];
+}
+
+/// A grey image is drawn as the book draws MNIST: a dark digit on white.
+impl GridImage for Gray {
+    fn dims(&self) -> (usize, usize) {
+        (self.height, self.width)
+    }
+    fn rgb(&self, row: usize, col: usize) -> [u8; 3] {
+        let v = 255 - (self.at(row, col).clamp(0.0, 1.0) * 255.0) as u8;
+        [v, v, v]
+    }
+}
+
+/// A colour image: planar values in 0..=1 (`[3, height, width]`), drawn as they are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rgb {
+    pub height: usize,
+    pub width: usize,
+    pub values: Vec<f32>,
+}
+
+impl GridImage for Rgb {
+    fn dims(&self) -> (usize, usize) {
+        (self.height, self.width)
+    }
+    fn rgb(&self, row: usize, col: usize) -> [u8; 3] {
+        let n = self.height * self.width;
+        let at =
+            |c: usize| (self.values[c * n + row * self.width + col].clamp(0.0, 1.0) * 255.0) as u8;
+        [at(0), at(1), at(2)]
+    }
+}
+
+/// A grey or a colour image (a data set's items, whichever it has).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Picture {
+    Gray(Gray),
+    Rgb(Rgb),
+}
+
+impl Picture {
+    /// From planar values in 0..=1: 1 channel is grey, 3 colour.
+    pub fn from_planar(values: Vec<f32>, channels: usize, height: usize, width: usize) -> Self {
+        if channels == 3 {
+            Picture::Rgb(Rgb {
+                height,
+                width,
+                values,
+            })
+        } else {
+            Picture::Gray(Gray {
+                height,
+                width,
+                values: values[..height * width].to_vec(),
+            })
+        }
+    }
+}
+
+impl GridImage for Picture {
+    fn dims(&self) -> (usize, usize) {
+        match self {
+            Picture::Gray(g) => g.dims(),
+            Picture::Rgb(c) => c.dims(),
+        }
+    }
+    fn rgb(&self, row: usize, col: usize) -> [u8; 3] {
+        match self {
+            Picture::Gray(g) => g.rgb(row, col),
+            Picture::Rgb(c) => c.rgb(row, col),
+        }
+    }
+}
+
+struct Grid<'a, I> {
+    items: &'a [(I, String)],
     cols: usize,
     title: &'a str,
 }
 
-impl Drawing for Grid<'_> {
+impl<I: GridImage> Drawing for Grid<'_, I> {
     fn draw<DB: DrawingBackend>(
         &self,
         root: DrawingArea<DB, Shift>,
@@ -69,10 +148,11 @@ impl Drawing for Grid<'_> {
                 (k % cols) as i32 * cell as i32,
                 head + (k / cols) as i32 * (cell + caption) as i32,
             );
-            let scale = (cell as f32 - 12.0) / img.height.max(img.width) as f32;
-            for r in 0..img.height {
-                for c in 0..img.width {
-                    let v = 255 - (img.at(r, c).clamp(0.0, 1.0) * 255.0) as u8;
+            let (height, width) = img.dims();
+            let scale = (cell as f32 - 12.0) / height.max(width) as f32;
+            for r in 0..height {
+                for c in 0..width {
+                    let [red, green, blue] = img.rgb(r, c);
                     let (x, y) = (
                         x0 + 6 + (c as f32 * scale) as i32,
                         y0 + caption as i32 + (r as f32 * scale) as i32,
@@ -83,7 +163,7 @@ impl Drawing for Grid<'_> {
                     );
                     root.draw(&Rectangle::new(
                         [(x, y), (x1, y1)],
-                        RGBColor(v, v, v).filled(),
+                        RGBColor(red, green, blue).filled(),
                     ))
                     .map_err(|e| e.to_string())?;
                 }

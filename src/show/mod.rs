@@ -12,7 +12,7 @@ mod term;
 
 pub use confusion::{blues, save_confusion_matrix};
 pub use gray::Gray;
-pub use grid::save_image_grid;
+pub use grid::{GridImage, Picture, Rgb, save_image_grid};
 pub use heatmap::{CellText, heatmap_ansi, heatmap_html, save_heatmap_html, save_heatmap_png};
 pub use image::show_image;
 pub use plot::{Mark, Panel, Series, plot_function, save_plot};

@@ -199,6 +199,7 @@ pub fn synthetic_dls(seed: u64) -> DataLoaders<TensorDataset<4>> {
         valid: DataLoader::new(make(64, 1000), 32),
         vocab: vec!["small".into(), "big".into()],
         norm: None,
+        item_tfms: Default::default(),
     }
 }
 

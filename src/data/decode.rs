@@ -1,0 +1,104 @@
+//! Any image file to pixels: PNG, JPEG, GIF, BMP, WebP and TIFF (8 or 16 bits; grey, RGB, RGBA,
+//! palette, CMYK JPEG) through the `image` crate, with the EXIF orientation applied (a phone's
+//! portrait photo is stored sideways with a tag saying so; PIL, and so fastai, apply it too).
+
+use std::io::Cursor;
+use std::path::Path;
+
+use image::{DynamicImage, ImageDecoder, ImageReader};
+
+use crate::error::{Error, IoContext, Result};
+
+/// The formats fastburn reads, for error messages.
+pub const IMAGE_FORMATS: &str = "PNG, JPEG, GIF, BMP, WebP or TIFF";
+
+/// What the bytes really are, named by their signature rather than the file name: "a JPEG file",
+/// "not an image (starts with \"<html\")".
+pub fn describe_format(bytes: &[u8]) -> String {
+    match image::guess_format(bytes) {
+        Ok(f) => format!("a {f:?} file"),
+        Err(_) if bytes.is_empty() => "an empty file".into(),
+        Err(_) => {
+            let head: String = bytes
+                .iter()
+                .take(8)
+                .map(|&b| {
+                    if b.is_ascii_graphic() || b == b' ' {
+                        b as char
+                    } else {
+                        '.'
+                    }
+                })
+                .collect();
+            format!("not an image file (it starts with {head:?})")
+        }
+    }
+}
+
+/// Decode `bytes` (the format told by its signature, whatever the file is named), applying the
+/// EXIF orientation. The error is a sentence naming what the bytes are.
+pub fn decode_image(bytes: &[u8]) -> std::result::Result<DynamicImage, String> {
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    if reader.format().is_none() {
+        return Err(format!(
+            "{}; fastburn reads {IMAGE_FORMATS}",
+            describe_format(bytes)
+        ));
+    }
+    let damaged =
+        |e: image::ImageError| format!("{} that cannot be decoded: {e}", describe_format(bytes));
+    let mut decoder = reader.into_decoder().map_err(damaged)?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(damaged)?;
+    img.apply_orientation(orientation);
+    Ok(img)
+}
+
+/// Open and decode one image file; the error names the file, what it really is, and the fix.
+pub fn open_image(path: &Path) -> Result<DynamicImage> {
+    let bytes = std::fs::read(path).at(path)?;
+    decode_image(&bytes).map_err(|reason| Error::BadImage {
+        path: path.to_path_buf(),
+        reason: format!("{reason}; remove or replace the file, or pass --skip-bad to skip it"),
+    })
+}
+
+/// True when the image holds no colour: a grey format, or RGB(A) pixels whose channels are all
+/// equal (a palette PNG of a grey digit, a grey photo saved as RGB).
+pub fn is_grey(img: &DynamicImage) -> bool {
+    use image::ColorType::*;
+    match img.color() {
+        L8 | La8 | L16 | La16 => true,
+        _ => {
+            let rgb = img.to_rgb8();
+            rgb.pixels().all(|p| p.0[0] == p.0[1] && p.0[1] == p.0[2])
+        }
+    }
+}
+
+/// Pixels in planar order (`[channels, height, width]`, channel-major), 0..=255: 1 channel (grey)
+/// or 3 (RGB). Transparent pixels are composited over black, the background of a digit drawn on
+/// a transparent canvas.
+pub fn planar(img: &DynamicImage, channels: usize) -> Vec<u8> {
+    let over_black = |v: u8, a: u8| ((u16::from(v) * u16::from(a) + 127) / 255) as u8;
+    if channels == 1 {
+        return img
+            .to_luma_alpha8()
+            .pixels()
+            .map(|p| over_black(p.0[0], p.0[1]))
+            .collect();
+    }
+    let rgba = img.to_rgba8();
+    let n = (rgba.width() * rgba.height()) as usize;
+    let mut out = vec![0u8; 3 * n];
+    for (i, p) in rgba.pixels().enumerate() {
+        for c in 0..3 {
+            out[c * n + i] = over_black(p.0[c], p.0[3]);
+        }
+    }
+    out
+}
