@@ -15,6 +15,12 @@ pub enum DataCommand {
     },
     /// List the data sets, where they come from and whether they are cached.
     List,
+    /// Decode every image under DIR (as training would) and report class counts per split,
+    /// sizes, colour, and every unreadable file with why; fails when any is unreadable
+    Check {
+        /// A folder of class folders, split into train/ and valid/ or not
+        dir: std::path::PathBuf,
+    },
 }
 
 fn lookup(name: &str) -> Result<DataSet> {
@@ -43,6 +49,7 @@ pub fn run(cfg: &Config, cmd: &DataCommand) -> Result<()> {
             }
             println!("{}", path.display());
         }
+        DataCommand::Check { dir } => return check(dir),
         DataCommand::List => {
             for ds in URLs::ALL {
                 let state = if cfg.data_path(&ds).is_dir() {
@@ -55,6 +62,96 @@ pub fn run(cfg: &Config, cmd: &DataCommand) -> Result<()> {
                 println!("{:<13} {:<11} {}", ds.name, state, cfg.source_url(&ds));
             }
         }
+    }
+    Ok(())
+}
+
+/// `fastburn data check DIR`.
+fn check(dir: &std::path::Path) -> Result<()> {
+    use std::collections::BTreeMap;
+    let files = crate::data::get_image_files(dir)?;
+    if files.is_empty() {
+        return Err(Error::EmptyFolder {
+            path: dir.to_path_buf(),
+        });
+    }
+    let found = crate::data::check_images(&files);
+    // Split (train/valid/...) and class of each file: its top folder and its parent folder.
+    let place = |p: &std::path::Path| {
+        let rel = p.strip_prefix(dir).unwrap_or(p);
+        let parts: Vec<String> = rel
+            .iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect();
+        let class = parts
+            .len()
+            .checked_sub(2)
+            .map_or_else(|| "(no class folder)".to_string(), |i| parts[i].clone());
+        let split = if parts.len() > 2 {
+            parts[0].clone()
+        } else {
+            "-".into()
+        };
+        (split, class)
+    };
+    let mut counts: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut sizes: BTreeMap<(usize, usize), usize> = BTreeMap::new();
+    let mut colour = 0;
+    for (i, info) in found.iter().enumerate() {
+        if let Ok((dims, grey)) = info {
+            let (split, class) = place(&files[i]);
+            *counts.entry(class).or_default().entry(split).or_default() += 1;
+            *sizes.entry(*dims).or_default() += 1;
+            colour += usize::from(!grey);
+        }
+    }
+    let good: usize = sizes.values().sum();
+    println!(
+        "{}: {} images in {} classes; {} unreadable",
+        dir.display(),
+        good,
+        counts.len(),
+        files.len() - good
+    );
+    for (class, splits) in &counts {
+        let parts: Vec<String> = splits.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        println!("  {class}: {}", parts.join(", "));
+    }
+    if let (Some(small), Some(large)) = (
+        sizes.keys().min_by_key(|(h, w)| h * w),
+        sizes.keys().max_by_key(|(h, w)| h * w),
+    ) {
+        let (common, n) = sizes.iter().max_by_key(|(_, n)| **n).expect("not empty");
+        println!(
+            "sizes: {} different, {}x{} to {}x{} (height x width), most common {}x{} ({n}); {} colour, {} grey",
+            sizes.len(),
+            small.0,
+            small.1,
+            large.0,
+            large.1,
+            common.0,
+            common.1,
+            colour,
+            good - colour
+        );
+        if sizes.len() > 1 {
+            println!("  (train with --size N to bring them to one size)");
+        }
+    }
+    let bad: Vec<(usize, &String)> = found
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e)))
+        .collect();
+    for (i, reason) in &bad {
+        println!("unreadable: {}: {reason}", files[*i].display());
+    }
+    if !bad.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: {} unreadable image files (listed above); remove them, or train with --skip-bad",
+            dir.display(),
+            bad.len()
+        )));
     }
     Ok(())
 }

@@ -47,8 +47,15 @@ pub fn decode_image(bytes: &[u8]) -> std::result::Result<DynamicImage, String> {
             describe_format(bytes)
         ));
     }
-    let damaged =
-        |e: image::ImageError| format!("{} that cannot be decoded: {e}", describe_format(bytes));
+    // One line, whatever the decoder's message holds.
+    let damaged = |e: image::ImageError| {
+        let why = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        format!("{} that cannot be decoded: {why}", describe_format(bytes))
+    };
     let mut decoder = reader.into_decoder().map_err(damaged)?;
     let orientation = decoder
         .orientation()

@@ -133,6 +133,21 @@ pub(crate) fn scan(paths: &[PathBuf], tfms: &ItemTfms, max_memory: usize, progre
     scan
 }
 
+/// Decode every file in parallel (nothing kept): per file its `(height, width)` and whether it
+/// is grey, or why it cannot be read. What `fastburn data check` reports.
+pub fn check_images(paths: &[PathBuf]) -> Vec<std::result::Result<((usize, usize), bool), String>> {
+    paths
+        .par_iter()
+        .map(|p| {
+            let img = open_image(p).map_err(|e| match e {
+                Error::BadImage { reason, .. } => reason,
+                e => e.to_string(),
+            })?;
+            Ok(((img.height() as usize, img.width() as usize), is_grey(&img)))
+        })
+        .collect()
+}
+
 /// A grey item as three identical channels (a data set with some colour images).
 pub(crate) fn to_rgb(p: Pixels) -> Pixels {
     if p.channels == 3 {
