@@ -57,7 +57,12 @@ fn main() -> fastburn::Result<()> {
     };
     println!("load {:.1}s", t0.elapsed().as_secs_f64());
     let model = simple_cnn_with(1, 10, &layers, &dev);
-    let mut learn = Learner::new(dls, model, OptFunc::ADAM, cross_entropy, vec![ACCURACY]);
+    // LOSS=ls: fastai's LabelSmoothingCrossEntropy.
+    let loss = match std::env::var("LOSS").as_deref() {
+        Ok("ls") => fastburn::loss::label_smoothing_cross_entropy,
+        _ => cross_entropy,
+    };
+    let mut learn = Learner::new(dls, model, OptFunc::ADAM, loss, vec![ACCURACY]);
     learn.fit_one_cycle(epochs, lr)?;
     println!("total {:.1}s", t0.elapsed().as_secs_f64());
     Ok(())

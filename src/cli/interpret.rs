@@ -12,7 +12,7 @@ pub struct InterpretArgs {
     /// A model file saved by `fastburn train --save`
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
-    /// The data set folder (with train/ and valid/, or training/ and testing/)
+    /// The data set folder (class folders, with train/ and valid/, or training/ and testing/)
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
     /// Folder for the pictures: confusion_matrix.png, top_losses.png, show_batch.png, show_results.png
@@ -40,6 +40,9 @@ pub fn run(cfg: &Config, args: &InterpretArgs) -> Result<()> {
         max_train: Some(64),
         // Inputs as the model was trained on them.
         norm: info.norm.clone(),
+        channels: Some(info.item_tfms.channels),
+        size: info.item_tfms.size,
+        method: info.item_tfms.method,
         ..FolderOptions::default()
     };
     let dls = ImageDataLoaders::from_folder(&args.data, &opts, &device)?;

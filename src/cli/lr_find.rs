@@ -30,6 +30,18 @@ pub struct LrFindArgs {
     /// Normalise the resnets' inputs with the training set's statistics
     #[arg(long)]
     pub normalize: bool,
+    /// Resize every image to N x N or HxW (as train)
+    #[arg(long, value_name = "N|HxW", value_parser = super::train::parse_size)]
+    pub size: Option<(usize, usize)>,
+    /// crop, squish or pad (as train)
+    #[arg(long, value_name = "METHOD", default_value = "crop", value_parser = super::train::parse_method)]
+    pub resize_method: crate::data::ResizeMethod,
+    /// Hold out this fraction for validation (as train)
+    #[arg(long, value_name = "P")]
+    pub valid_pct: Option<f64>,
+    /// Skip unreadable files with a warning (as train)
+    #[arg(long)]
+    pub skip_bad: bool,
     /// Where to save the loss-vs-learning-rate plot (.png or .svg)
     #[arg(long, value_name = "FILE", default_value = "lr_find.png")]
     pub out: PathBuf,
@@ -46,6 +58,10 @@ pub fn run(cfg: &Config, args: &LrFindArgs) -> Result<()> {
         data: args.data.clone(),
         max_train: args.max_train,
         normalize: args.normalize,
+        size: args.size,
+        resize_method: args.resize_method,
+        valid_pct: args.valid_pct,
+        skip_bad: args.skip_bad,
         ..TrainArgs::defaults(args.model)
     };
     let resolved = cfg.resolve_data(t.data.data.as_deref(), &t.dataset.data_set(), true)?;

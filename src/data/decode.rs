@@ -109,3 +109,58 @@ pub fn planar(img: &DynamicImage, channels: usize) -> Vec<u8> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A JPEG of `w x h` with an EXIF APP1 segment saying `orientation` (1-8).
+    fn jpeg_with_orientation(w: u32, h: u32, orientation: u16) -> Vec<u8> {
+        let img = image::RgbImage::from_fn(w, h, |x, _| image::Rgb([(x * 8) as u8, 0, 0]));
+        let mut jpeg = Vec::new();
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .unwrap();
+        // "Exif\0\0", a big-endian TIFF header, one IFD entry: tag 0x0112 (Orientation), SHORT.
+        let mut tiff = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01".to_vec();
+        tiff.extend(orientation.to_be_bytes());
+        tiff.extend([0, 0, 0, 0, 0, 0]);
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend(tiff);
+        let mut out = jpeg[..2].to_vec(); // SOI
+        out.extend([0xFF, 0xE1]);
+        out.extend(((app1.len() + 2) as u16).to_be_bytes());
+        out.extend(app1);
+        out.extend(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn exif_orientation_is_applied() {
+        let upright = decode_image(&jpeg_with_orientation(32, 16, 1)).unwrap();
+        assert_eq!((upright.width(), upright.height()), (32, 16));
+        // 6: stored rotated; shown turned 90° clockwise: 16 wide, 32 high, the red ramp running
+        // down instead of across.
+        let turned = decode_image(&jpeg_with_orientation(32, 16, 6)).unwrap();
+        assert_eq!((turned.width(), turned.height()), (16, 32));
+        let rgb = turned.to_rgb8();
+        assert!(rgb.get_pixel(8, 30).0[0] > rgb.get_pixel(8, 1).0[0] + 100);
+    }
+
+    #[test]
+    fn errors_say_what_the_bytes_are() {
+        let err = decode_image(b"<html><body>404</body></html>").unwrap_err();
+        assert!(
+            err.contains("not an image file") && err.contains("<html>"),
+            "{err}"
+        );
+        let jpeg = jpeg_with_orientation(32, 16, 1);
+        let err = decode_image(&jpeg[..jpeg.len() / 2]).unwrap_err();
+        assert!(
+            err.starts_with("a Jpeg file that cannot be decoded"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "{err}");
+        assert_eq!(describe_format(b""), "an empty file");
+    }
+}

@@ -1,8 +1,8 @@
 //! A small convolutional net for small images (digits): fastai's chapter-13 `simple_cnn` idea
-//! (stacks of convolution, BatchNorm, ReLU, downsampling by stride), with 3x3 kernels, a second
+//! (stacks of convolution, BatchNorm, ReLU, downsampling by stride) with 3x3 kernels, a second
 //! convolution at each resolution and fastai's concat-pool head. It is what `fastburn train
-//! --dataset mnist` trains: ResNet-18 spends ~0.6 GFLOP a digit, this net ~1/60 of that for the
-//! same accuracy on 28x28 digits (README, "All ten digits").
+//! --dataset mnist` trains: ~9 M multiply-adds a digit (ResNet-18: ~0.6 G), 99.5% on MNIST in 3
+//! epochs (README, "All ten digits").
 
 use burn::module::Initializer;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -52,10 +52,13 @@ pub struct SimpleCnn {
 }
 
 /// The widths of [`simple_cnn`]'s layers and their strides.
-pub const SIMPLE_CNN_LAYERS: [(usize, usize); 5] = [(32, 1), (32, 2), (64, 1), (64, 2), (128, 1)];
+pub const SIMPLE_CNN_LAYERS: [(usize, usize); 4] = [(32, 2), (64, 1), (64, 2), (128, 1)];
 
 /// A `simple_cnn` for `n_in`-channel images and `n_out` classes: 3x3 convolutions with
 /// [`SIMPLE_CNN_LAYERS`]' widths and strides (28 → 14 → 7 for digits), concat pooling, linear.
+///
+/// The first layer downsamples at once: a digit loses nothing at 14x14 with 32 channels, and
+/// the 28x28 maps were half the step's time for a tenth of its arithmetic (bench/README.md).
 ///
 /// ```
 /// use burn::prelude::*;
