@@ -133,9 +133,12 @@ pub(crate) fn scan(paths: &[PathBuf], tfms: &ItemTfms, max_memory: usize, progre
     scan
 }
 
+/// What [`check_images`] finds for one file: `((height, width), grey)`, or why it is unreadable.
+pub type ImageCheck = std::result::Result<((usize, usize), bool), String>;
+
 /// Decode every file in parallel (nothing kept): per file its `(height, width)` and whether it
 /// is grey, or why it cannot be read. What `fastburn data check` reports.
-pub fn check_images(paths: &[PathBuf]) -> Vec<std::result::Result<((usize, usize), bool), String>> {
+pub fn check_images(paths: &[PathBuf]) -> Vec<ImageCheck> {
     paths
         .par_iter()
         .map(|p| {

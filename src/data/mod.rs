@@ -29,7 +29,7 @@ pub use external::{
     Config, DeviceChoice, EMBEDDED_MNIST_TINY, Resolved, embedded_sample, untar_data,
 };
 pub use idx::{IdxArray, mnist_idx, read_idx};
-pub use image_dataset::{ImageDataset, Items, check_images};
+pub use image_dataset::{ImageCheck, ImageDataset, Items, check_images};
 pub use image_dls::{
     DataBlock, FolderOptions, IMAGE_EXTENSIONS, ImageDataLoaders, Splitter, get_image_files,
     parent_label,
