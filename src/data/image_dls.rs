@@ -122,7 +122,7 @@ type GetY = Arc<dyn Fn(&Path) -> Result<String> + Send + Sync>;
 /// let root = fastburn::data::embedded_sample()?.join("valid");
 /// let dls = block.dataloaders(&root, &FolderOptions::default(), &fastburn::device())?;
 /// assert_eq!(dls.vocab, ["3", "7"]);
-/// assert_eq!(dls.train.dataset.labels.len() + dls.valid.dataset.labels.len(), 300);
+/// assert_eq!(dls.train.dataset.labels.len() + dls.valid.dataset.labels.len(), 700);
 /// # Ok::<(), fastburn::Error>(())
 /// ```
 #[derive(Clone)]
