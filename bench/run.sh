@@ -7,6 +7,11 @@
 #       train  the chapter's Linear (10 epochs) and simple_net (40 epochs) Learners vs fastai's
 #       resnet ResNet-18: a training step (phases, GFLOP/s) and fit_one_cycle(1, 0.1) vs fastai's
 #              (SEEDS="42 1 2" runs the epoch once per seed on each side; default 42)
+#       mnist  all ten digits: `fastburn train --dataset mnist` end to end (time to its final
+#              accuracy) vs fastai's ResNet-18 recipe, whose time-to-99.5% is bounded below by
+#              loading + 5 epochs (MNIST=path/to/mnist_png.tgz; EPOCHS_FASTAI, default 1)
+#       data   building a training batch (decode, resize, augment) against a training step
+#              (fastburn only: it asks whether the data keeps up)
 #              ("all" runs load and train; resnet takes tens of minutes, so it runs on request)
 #       DATA   an extracted MNIST_SAMPLE folder or its .tgz
 #              (default: $FASTBURN_SHARED_DATA or ../shared/data, mnist_sample.tgz)
@@ -20,7 +25,9 @@ cd "$repo"
 repeats=${REPEATS:-5}
 
 which=${1:-all}
-case "$which" in load|train|resnet|all) ;; *) echo "usage: bench/run.sh [load|train|resnet|all] [DATA]" >&2; exit 2 ;; esac
+case "$which" in load|train|resnet|mnist|data|all) ;; *) echo "usage: bench/run.sh [load|train|resnet|mnist|data|all] [DATA]" >&2; exit 2 ;; esac
+# Every bench names the CPU it ran on: results differ between AVX2 and AVX-512 machines.
+echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -n 1) | $(nproc) cores | SIMD: $(grep -o -w -E 'avx512[a-z_0-9]*|avx2|fma|avx_vnni' /proc/cpuinfo | sort -u | tr '\n' ' ')"
 data=${2:-"${FASTBURN_SHARED_DATA:-$repo/../shared/data}/mnist_sample.tgz"}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -37,7 +44,27 @@ if ! "$venv/bin/python" -c "import torch, fastai" 2>/dev/null; then
   python3 -m pip --python "$venv/bin/python" install -q torch fastai
 fi
 
-cargo build --release --quiet --example bench_load --example bench_train --example bench_resnet
+cargo build --release --quiet --example bench_load --example bench_train --example bench_resnet \
+  --example bench_data --bin fastburn
+
+if [ "$which" = mnist ]; then
+  mnist=${MNIST:-"${FASTBURN_SHARED_DATA:-$repo/../shared/data}/mnist_png.tgz"}
+  echo "== workload: all ten digits, end to end (fastburn: its recipe; fastai: ResNet-18, $((${EPOCHS_FASTAI:-1})) epoch(s))"
+  export FASTBURN_HOME="$work/home"
+  start=$(date +%s.%N)
+  target/release/fastburn train --dataset mnist --data "$mnist" --quiet
+  end=$(date +%s.%N)
+  echo "fastburn wall: $(python3 -c "print(round($end - $start, 1))") s (including extracting the archive)"
+  mkdir -p "$work/mnist" && tar xzf "$mnist" -C "$work/mnist"
+  "$venv/bin/python" bench/mnist_fastai.py "$(find "$work/mnist" -mindepth 1 -maxdepth 1 -type d | head -n 1)" "${EPOCHS_FASTAI:-1}"
+  exit 0
+fi
+
+if [ "$which" = data ]; then
+  echo "== workload: a training batch built (decode, resize, augment) against a training step"
+  target/release/examples/bench_data
+  exit 0
+fi
 
 if [ "$which" = load ] || [ "$which" = all ]; then
 echo "== workload: load $(find "$data" -name '*.png' | wc -l) PNGs into one f32 tensor /255 (median of $repeats, after a warm-up)"

@@ -120,9 +120,9 @@ pub struct TrainArgs {
 
 /// The all-digits recipe (`fastburn train --dataset mnist`): chosen by the measurements in
 /// bench/README.md ("All ten digits").
-/// `simple_cnn`, fastai's Adam, one cycle of 3 epochs peaking at lr 0.02, batches of 256,
+/// `simple_cnn`, fastai's Adam, one cycle of 4 epochs peaking at lr 0.02, batches of 256,
 /// label smoothing 0.1, no augmentation.
-pub const RECIPE_EPOCHS: usize = 3;
+pub const RECIPE_EPOCHS: usize = 4;
 pub const RECIPE_LR: f64 = 0.02;
 pub const RECIPE_BS: usize = 256;
 

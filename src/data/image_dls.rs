@@ -423,10 +423,10 @@ impl ImageDataLoaders {
         );
         let block = match (train, valid, opts.valid_pct) {
             (Some(t), Some(v), None) => {
-                let (t, v) = (
-                    t.strip_prefix(root).unwrap_or(&t).to_path_buf(),
-                    v.strip_prefix(root).unwrap_or(&v).to_path_buf(),
-                );
+                // The split folders' names (train/valid, training/testing, ...).
+                let name = |p: &Path| p.file_name().map(PathBuf::from).unwrap_or_default();
+                let (train, valid) = (name(&t), name(&v));
+                let (t, v) = (train.clone(), valid.clone());
                 DataBlock {
                     get_items: Arc::new(move |root: &Path| {
                         let mut items = get_image_files(&root.join(&t))?;
@@ -434,18 +434,7 @@ impl ImageDataLoaders {
                         Ok(items)
                     }),
                     get_y: Arc::new(parent_label),
-                    splitter: Splitter::Grandparent {
-                        train: TRAIN_NAMES
-                            .iter()
-                            .map(PathBuf::from)
-                            .find(|n| root.join(n).is_dir())
-                            .unwrap_or_default(),
-                        valid: VALID_NAMES
-                            .iter()
-                            .map(PathBuf::from)
-                            .find(|n| root.join(n).is_dir())
-                            .unwrap_or_default(),
-                    },
+                    splitter: Splitter::Grandparent { train, valid },
                 }
             }
             // A train/ folder and a fraction: split the training images.
