@@ -21,6 +21,13 @@ pub struct InterpretArgs {
     /// Use at most this many validation images (picked evenly)
     #[arg(long, value_name = "N")]
     pub max_valid: Option<usize>,
+    /// The --seed the model was trained with: a folder without train/valid folders is split at
+    /// random from it, so the same images are held out
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// The --valid-pct the model was trained with
+    #[arg(long, value_name = "P")]
+    pub valid_pct: Option<f64>,
 }
 
 pub fn run(cfg: &Config, args: &InterpretArgs) -> Result<()> {
@@ -36,6 +43,8 @@ pub fn run(cfg: &Config, args: &InterpretArgs) -> Result<()> {
     }
     let opts = FolderOptions {
         max_valid: args.max_valid,
+        seed: args.seed,
+        valid_pct: args.valid_pct,
         // Few training images: only show_batch reads them.
         max_train: Some(64),
         // Inputs as the model was trained on them.
