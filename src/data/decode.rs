@@ -56,11 +56,19 @@ pub fn decode_image(bytes: &[u8]) -> std::result::Result<DynamicImage, String> {
             .join(" ");
         format!("{} that cannot be decoded: {why}", describe_format(bytes))
     };
-    let mut decoder = reader.into_decoder().map_err(damaged)?;
+    decode_oriented(reader).map_err(damaged)
+}
+
+/// Decode what `reader` holds (its format and limits already set) and turn it upright by its
+/// EXIF orientation: the one decoding step training, `predict` and `serve` share.
+pub fn decode_oriented<R: std::io::BufRead + std::io::Seek>(
+    reader: ImageReader<R>,
+) -> image::ImageResult<DynamicImage> {
+    let mut decoder = reader.into_decoder()?;
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder).map_err(damaged)?;
+    let mut img = DynamicImage::from_decoder(decoder)?;
     img.apply_orientation(orientation);
     Ok(img)
 }

@@ -23,7 +23,9 @@ pub use augment::{AugTransforms, PadMode, aug_transforms, item_rng, warp};
 pub use dataloader::{
     AnyImageDataset, Batches, DataLoader, DataLoaders, Dataset, ImageBatch, TensorDataset,
 };
-pub use decode::{IMAGE_FORMATS, decode_image, describe_format, is_grey, open_image, planar};
+pub use decode::{
+    IMAGE_FORMATS, decode_image, decode_oriented, describe_format, is_grey, open_image, planar,
+};
 pub use download::{Expected, download};
 pub use external::{
     Config, DeviceChoice, EMBEDDED_MNIST_TINY, Resolved, embedded_sample, untar_data,

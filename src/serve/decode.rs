@@ -3,7 +3,7 @@
 
 use std::io::Cursor;
 
-use image::{ImageDecoder, ImageReader, Limits};
+use image::{ImageReader, Limits};
 
 use crate::data::{ItemTfms, ResizeMethod};
 
@@ -77,15 +77,7 @@ pub fn decode_input(
     limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(64 << 20));
     let mut r = reader()?;
     r.limits(limits);
-    let mut decoder = r
-        .into_decoder()
-        .map_err(|e| DecodeError::NotImage(e.to_string()))?;
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = image::DynamicImage::from_decoder(decoder)
-        .map_err(|e| DecodeError::NotImage(e.to_string()))?;
-    img.apply_orientation(orientation);
+    let img = crate::data::decode_oriented(r).map_err(|e| DecodeError::NotImage(e.to_string()))?;
     Ok(tfms.prepare(&img).data)
 }
 
