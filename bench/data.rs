@@ -7,9 +7,6 @@
 //!
 //! Prints the CPU (lscpu's model and SIMD flags) and one JSON line per case.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::Path;
 use std::time::Instant;
 
@@ -99,6 +96,8 @@ fn cpu() -> String {
 }
 
 fn main() -> fastburn::Result<()> {
+    // The allocator setting of the `fastburn` binary, so the bench times what users run.
+    fastburn::keep_freed_memory();
     println!("cpu: {}", cpu());
     let dev = device();
     dev.seed(42);

@@ -3,16 +3,14 @@
 //!
 //! `cargo run --release --example bench_load -- DATA_DIR [REPEATS]`
 
-// The same allocator as the `fastburn` binary, so the bench times what users run.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::PathBuf;
 use std::time::Instant;
 
 use fastburn::data::{image_files, load_images};
 
 fn main() -> fastburn::Result<()> {
+    // The allocator setting of the `fastburn` binary, so the bench times what users run.
+    fastburn::keep_freed_memory();
     let root = PathBuf::from(
         std::env::args()
             .nth(1)

@@ -4,9 +4,6 @@
 //! `cargo run --release --example bench_mnist -- IDX_DIR EPOCHS LR BS [SEED] [LAYERS]`
 //! LAYERS: `32/1,32/2,64/1,64/2,128/1` (width/stride, the default).
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::time::Instant;
 
 use fastburn::data::{DataLoader, DataLoaders, TensorDataset, mnist_idx};
@@ -27,6 +24,8 @@ fn split(dir: &std::path::Path, train: bool, dev: &Device) -> fastburn::Result<T
 }
 
 fn main() -> fastburn::Result<()> {
+    // The allocator setting of the `fastburn` binary, so the bench times what users run.
+    fastburn::keep_freed_memory();
     let a: Vec<String> = std::env::args().collect();
     let dir = std::path::PathBuf::from(&a[1]);
     let epochs: usize = a[2].parse().unwrap();

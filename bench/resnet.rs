@@ -7,10 +7,6 @@
 //!
 //! Prints one JSON line.
 
-// The same allocator as the `fastburn` binary, so the bench times what users run.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -164,6 +160,8 @@ fn epoch(root: &std::path::Path, seed: u64) -> fastburn::Result<String> {
 }
 
 fn main() -> fastburn::Result<()> {
+    // The allocator setting of the `fastburn` binary, so the bench times what users run.
+    fastburn::keep_freed_memory();
     let root = PathBuf::from(
         std::env::args()
             .nth(1)

@@ -4,10 +4,6 @@
 //!
 //! `cargo run --release --example bench_train -- DATA_DIR`
 
-// The same allocator as the `fastburn` binary, so the bench times what users run.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -33,6 +29,8 @@ fn fit<M: Model>(
 }
 
 fn main() -> fastburn::Result<()> {
+    // The allocator setting of the `fastburn` binary, so the bench times what users run.
+    fastburn::keep_freed_memory();
     let root = PathBuf::from(
         std::env::args()
             .nth(1)

@@ -21,6 +21,7 @@
 //! # Ok::<(), fastburn::Error>(())
 //! ```
 
+mod alloc;
 pub mod baseline;
 pub mod cli;
 pub mod data;
@@ -34,6 +35,7 @@ pub mod scratch;
 pub mod serve;
 pub mod show;
 
+pub use alloc::keep_freed_memory;
 pub use error::{Error, Result};
 
 use burn::prelude::Device;

@@ -373,23 +373,35 @@ impl ModuleMapper for StepMapper<'_> {
         let require_grad = tensor.is_require_grad();
         let device = tensor.device();
         let shape = tensor.shape();
-        let f32s = |t: Tensor<D>| -> Vec<f32> {
-            let data = t.into_data();
-            data.clone()
-                .try_into_vec::<f32>()
-                .unwrap_or_else(|_| data.convert::<f32>().iter::<f32>().collect())
-        };
-        let mut p = f32s(tensor.inner());
-        let g = f32s(grad);
         let mult = self
             .opt
             .step_mults
             .iter()
             .find(|(p, _)| *p == path)
             .map_or(1.0, |m| m.1);
-        let state = self.opt.state.entry(path).or_default();
-        step_in_place(self.opt.opt_func, &h, mult, &mut p, &g, state);
-        let updated = Tensor::<D>::from_data(TensorData::new(p, shape), &device.without_autodiff());
+        let (opt_func, state) = (self.opt.opt_func, self.opt.state.entry(path).or_default());
+        let inner = tensor.inner();
+        // On the CPU the step runs on the parameter's own buffer (copied only if shared) and reads
+        // the gradient where it lies; elsewhere (GPUs) through host vectors.
+        let updated = match crate::models::step_flex_in_place(inner.clone(), &grad, |p, g| {
+            step_in_place(opt_func, &h, mult, p, g, state)
+        }) {
+            Some(updated) => updated,
+            None => {
+                let f32s = |t: Tensor<D>| -> Vec<f32> {
+                    let data = t.into_data();
+                    if data.dtype() != burn::tensor::DType::F32 {
+                        return data.convert::<f32>().iter::<f32>().collect();
+                    }
+                    data.try_into_vec::<f32>()
+                        .expect("an f32 tensor's values are f32")
+                };
+                let mut p = f32s(inner);
+                let g = f32s(grad);
+                step_in_place(opt_func, &h, mult, &mut p, &g, state);
+                Tensor::<D>::from_data(TensorData::new(p, shape), &device.without_autodiff())
+            }
+        };
         let mut updated = Tensor::from_inner(updated);
         if require_grad {
             updated = updated.require_grad();

@@ -1,31 +1,26 @@
 //! ResNet's convolutions, computed faster on the CPU than `Conv2d::forward`, with the same
 //! parameters, record and results.
 //!
-//! - Burn's Flex backend computes a convolution's input gradient as a transposed convolution and
-//!   runs it on one thread when its output is under 256 K values: for ResNet-18 on 28x28 digits
-//!   at batch 64, every layer. That was the largest serial part of a training step
-//!   (bench/README.md). A custom autodiff op (Burn's backend-extension API) runs the same Burn
-//!   kernels on slices of the batch in parallel, and the weight gradient alongside: the numbers
-//!   are Burn's, only the scheduling differs.
+//! - On Flex (training and inference) a convolution is one matrix product over the whole batch,
+//!   forward and backward (`cpu_conv.rs` says why and how), registered as a custom autodiff op
+//!   through Burn's backend-extension API.
 //! - A convolution with one output position (the last stage's 1x1 maps) is one matrix product
 //!   over the kernel taps that touch the input, instead of im2col over mostly zero padding.
 //!
-//! Other backends (GPUs) and inference without autodiff use Burn's convolution, apart from the
-//! second point, which is the same arithmetic on any backend.
+//! Other backends (GPUs) use Burn's convolution, apart from the second point, which is the same
+//! arithmetic on any backend.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::autodiff::{Autodiff, NodeId};
-use burn::backend::ops::{FloatTensorOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Flex, Slice, TensorMetadata};
+use burn::backend::{Autodiff, Flex};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
-use burn::tensor::Tensor;
-use burn::tensor::ops::ConvOptions;
-use rayon::prelude::*;
+use burn::tensor::{DType, Tensor, TensorData};
+
+use super::cpu_conv::{self, Geometry};
 
 /// Autodiff on Flex, as `Device::flex().autodiff()` builds it (no gradient checkpointing).
 type FlexAutodiff = Autodiff<Flex>;
@@ -35,49 +30,104 @@ pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
         return conv.forward(x);
     };
-    if conv.bias.is_some() {
+    if conv.bias.is_some() || conv.groups != 1 || conv.dilation != [1, 1] {
         return conv.forward(x);
     }
     if let Some(out) = single_output_position(conv, &x, [top, left, bottom, right]) {
         return out;
     }
-    let weight = conv.weight.val();
-    let (Ok(x_ad), Ok(weight_ad)) = (
-        x.clone().try_into_primitive::<FlexAutodiff>(),
-        weight.try_into_primitive::<FlexAutodiff>(),
+    let Some(g) = Geometry::new(
+        x.dims(),
+        conv.weight.dims(),
+        conv.stride,
+        [top, left, bottom, right],
     ) else {
         return conv.forward(x);
     };
-    let options = ConvOptions::new_with_padding(
-        conv.stride,
-        [(top, bottom), (left, right)],
-        conv.dilation,
-        conv.groups,
-    );
-    let out = match ParallelConv2dBackward
-        .prepare::<NoCheckpointing>([x_ad.node(), weight_ad.node()])
+    let weight = conv.weight.val();
+    if x.device().is_autodiff() {
+        match (
+            x.clone().try_into_primitive::<FlexAutodiff>(),
+            weight.try_into_primitive::<FlexAutodiff>(),
+        ) {
+            (Ok(x), Ok(weight)) if is_f32(x.primitive()) && is_f32(weight.primitive()) => {
+                Tensor::from_primitive::<FlexAutodiff>(tracked(x, weight, g))
+            }
+            _ => conv.forward(x),
+        }
+    } else {
+        match (
+            x.clone().try_into_primitive::<Flex>(),
+            weight.try_into_primitive::<Flex>(),
+        ) {
+            (Ok(xp), Ok(wp)) if is_f32(&xp) && is_f32(&wp) => {
+                let y = cpu_conv::forward(&floats(&xp), &floats(&wp), &g);
+                Tensor::from_primitive::<Flex>(flex_tensor(y, &[g.n, g.c_out, g.oh, g.ow]))
+            }
+            _ => conv.forward(x),
+        }
+    }
+}
+
+pub(super) fn is_f32(t: &FloatTensor<Flex>) -> bool {
+    t.dtype() == DType::F32
+}
+
+/// Runs `step(param, grad)` on a Flex parameter's own buffer (copied first only when shared) and
+/// returns the parameter; `None` when either tensor is not an f32 Flex tensor.
+pub(crate) fn step_flex_in_place<const D: usize>(
+    param: Tensor<D>,
+    grad: &Tensor<D>,
+    step: impl FnOnce(&mut [f32], &[f32]),
+) -> Option<Tensor<D>> {
+    let mut p = param.try_into_primitive::<Flex>().ok()?;
+    let g = grad.clone().try_into_primitive::<Flex>().ok()?;
+    if !is_f32(&p) || !is_f32(&g) {
+        return None;
+    }
+    let n = p.layout().num_elements();
+    if p.layout().contiguous_offsets() != Some((0, n)) {
+        p = p.to_contiguous();
+    }
+    let values = p.storage_mut::<f32>();
+    if values.len() != n {
+        return None;
+    }
+    step(values, &floats(&g));
+    Some(Tensor::from_primitive::<Flex>(p))
+}
+
+/// A Flex tensor's values in row-major order (a copy only when it is not contiguous already).
+pub(super) fn floats(t: &FloatTensor<Flex>) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().unwrap().to_vec()),
+    }
+}
+
+pub(super) fn flex_tensor(values: Vec<f32>, shape: &[usize]) -> FloatTensor<Flex> {
+    FloatTensor::<Flex>::from_data(TensorData::new(values, shape.to_vec()))
+}
+
+/// The forward pass on the autodiff graph: the output, and when a gradient is wanted, a node
+/// whose backward is [`BatchedConv2dBackward`].
+fn tracked(
+    x: FloatTensor<FlexAutodiff>,
+    weight: FloatTensor<FlexAutodiff>,
+    g: Geometry,
+) -> FloatTensor<FlexAutodiff> {
+    let y = cpu_conv::forward(&floats(x.primitive()), &floats(weight.primitive()), &g);
+    let out = flex_tensor(y, &[g.n, g.c_out, g.oh, g.ow]);
+    let (x, x_node) = x.into_parts();
+    let (weight, weight_node) = weight.into_parts();
+    match BatchedConv2dBackward
+        .prepare::<NoCheckpointing>([x_node, weight_node])
         .compute_bound()
         .stateful()
     {
-        OpsKind::Tracked(mut prep) => {
-            let x_state = prep.checkpoint(&x_ad);
-            let weight_state = prep.checkpoint(&weight_ad);
-            let out = Flex::conv2d(
-                x_ad.into_primitive(),
-                weight_ad.into_primitive(),
-                None,
-                options.clone(),
-            );
-            prep.finish((x_state, weight_state, options), out)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(Flex::conv2d(
-            x_ad.into_primitive(),
-            weight_ad.into_primitive(),
-            None,
-            options,
-        )),
-    };
-    Tensor::from_primitive::<FlexAutodiff>(out)
+        OpsKind::Tracked(prep) => prep.finish((x, weight, g), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
 }
 
 /// A convolution with a single output position is one matrix product over the part of the
@@ -112,79 +162,36 @@ fn single_output_position(conv: &Conv2d, x: &Tensor<4>, pad: [usize; 4]) -> Opti
     Some(out.reshape([n, c_out, 1, 1]))
 }
 
+/// The backward of [`tracked`]: state = the input, the weight, the shapes.
 #[derive(Debug)]
-struct ParallelConv2dBackward;
+struct BatchedConv2dBackward;
 
-impl Backward<Flex, 2> for ParallelConv2dBackward {
-    type State = (NodeId, NodeId, ConvOptions<2>);
+impl Backward<Flex, 2> for BatchedConv2dBackward {
+    type State = (FloatTensor<Flex>, FloatTensor<Flex>, Geometry);
 
     fn backward(
         self,
         ops: Ops<Self::State, 2>,
         grads: &mut Gradients,
-        checkpointer: &mut Checkpointer,
+        _checkpointer: &mut Checkpointer,
     ) {
         let [node_x, node_weight] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let (x_state, weight_state, options) = ops.state;
-        let x = checkpointer.retrieve_node_output::<FloatTensor<Flex>>(x_state);
-        let weight = checkpointer.retrieve_node_output::<FloatTensor<Flex>>(weight_state);
-
-        let (x_grad, weight_grad) = rayon::join(
-            || {
-                node_x.is_some().then(|| {
-                    x_grad_by_batch_slices(x.clone(), weight.clone(), grad.clone(), &options)
-                })
-            },
-            || {
-                node_weight.is_some().then(|| {
-                    Flex::conv2d_weight_backward(
-                        x.clone(),
-                        weight.clone(),
-                        grad.clone(),
-                        options.clone(),
-                    )
-                })
-            },
+        let (x, weight, g) = ops.state;
+        let (dx, dw) = cpu_conv::backward(
+            &floats(&grad),
+            &floats(&x),
+            &floats(&weight),
+            &g,
+            (node_x.is_some(), node_weight.is_some()),
         );
-        if let (Some(node), Some(g)) = (node_x, x_grad) {
-            grads.register::<Flex>(node.id, g);
+        if let (Some(node), Some(dx)) = (node_x, dx) {
+            grads.register::<Flex>(node.id, flex_tensor(dx, &[g.n, g.c_in, g.h, g.w]));
         }
-        if let (Some(node), Some(g)) = (node_weight, weight_grad) {
-            grads.register::<Flex>(node.id, g);
+        if let (Some(node), Some(dw)) = (node_weight, dw) {
+            grads.register::<Flex>(node.id, flex_tensor(dw, &[g.c_out, g.c_in, g.kh, g.kw]));
         }
     }
-}
-
-/// Burn's input gradient, one slice of the batch per thread (images do not interact in it).
-fn x_grad_by_batch_slices(
-    x: FloatTensor<Flex>,
-    weight: FloatTensor<Flex>,
-    grad: FloatTensor<Flex>,
-    options: &ConvOptions<2>,
-) -> FloatTensor<Flex> {
-    let batch = x.shape()[0];
-    let parts = rayon::current_num_threads().min(batch);
-    if parts <= 1 {
-        return Flex::conv2d_x_backward(x, weight, grad, options.clone());
-    }
-    let chunk = batch.div_ceil(parts);
-    let slices: Vec<_> = (0..batch)
-        .step_by(chunk)
-        .map(|start| Slice::from(start..(start + chunk).min(batch)))
-        .collect();
-    let parts: Vec<_> = slices
-        .into_par_iter()
-        .map(|rows| {
-            Flex::conv2d_x_backward(
-                Flex::float_slice(x.clone(), &[rows]),
-                weight.clone(),
-                Flex::float_slice(grad.clone(), &[rows]),
-                options.clone(),
-            )
-        })
-        .collect();
-    Flex::float_cat(parts, 0)
 }
 
 #[cfg(test)]
@@ -240,7 +247,12 @@ mod tests {
             let x = Tensor::<4>::random([5, c_in, 9, 9], Distribution::Normal(0.0, 1.0), &dev);
             let out = conv.forward(x.clone()).dims();
             let r = Tensor::<4>::random(out, Distribution::Normal(0.0, 1.0), &dev);
+            let before = cpu_conv::CALLS.load(std::sync::atomic::Ordering::Relaxed);
             let ours = run(conv2d, &conv, &x, &r);
+            assert!(
+                cpu_conv::CALLS.load(std::sync::atomic::Ordering::Relaxed) > before,
+                "the batched CPU convolution was not used"
+            );
             let burns = run(|c, x| c.forward(x), &conv, &x, &r);
             let case = format!("{c_in}->{c_out} {k}x{k}/{stride}");
             assert!(max_diff(&ours.0, &burns.0) < 1e-5, "{case}: output");
@@ -346,12 +358,15 @@ mod tests {
         assert!(single_output_position(&conv(6, 5, 3, 1, &dev), &x, [1; 4]).is_none());
     }
 
-    /// Without autodiff (inference) it is Burn's convolution.
+    /// Without autodiff (inference, serving) the batched convolution gives Burn's output too.
     #[test]
     fn plain_cpu_device_gives_burns_output() {
         let dev = Device::flex();
         let conv = conv(3, 4, 3, 1, &dev);
         let x = Tensor::<4>::random([2, 3, 5, 5], Distribution::Normal(0.0, 1.0), &dev);
-        assert!(max_diff(&floats(conv2d(&conv, x.clone())), &floats(conv.forward(x))) < 1e-6);
+        let before = cpu_conv::CALLS.load(std::sync::atomic::Ordering::Relaxed);
+        let ours = floats(conv2d(&conv, x.clone()));
+        assert!(cpu_conv::CALLS.load(std::sync::atomic::Ordering::Relaxed) > before);
+        assert!(max_diff(&ours, &floats(conv.forward(x))) < 1e-5);
     }
 }

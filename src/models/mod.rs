@@ -1,7 +1,10 @@
 //! Models: the chapter's linear model and `simple_net`, as Burn modules, and a file format that
 //! remembers which architecture and classes a saved model has.
 
+mod batch_norm;
 mod conv;
+mod cpu_conv;
+mod cpu_norm;
 mod file;
 mod linear;
 mod resnet;
@@ -11,10 +14,12 @@ mod simple_net;
 use burn::module::Module;
 use burn::prelude::*;
 
+pub use batch_norm::{batch_norm, batch_norm_relu};
+pub(crate) use conv::step_flex_in_place;
 pub use file::{ModelInfo, load_into, load_model, read_model_info, save_model};
 pub(crate) use file::{load_record_bytes, record_bytes};
 pub use linear::{LinearModel, linear};
-pub use resnet::{BasicBlock, FastaiHead, ResNet, ResNetBody, batch_norm, resnet18, resnet34};
+pub use resnet::{BasicBlock, FastaiHead, ResNet, ResNetBody, resnet18, resnet34};
 pub use simple_cnn::{ConvLayer, SIMPLE_CNN_LAYERS, SimpleCnn, simple_cnn, simple_cnn_with};
 pub use simple_net::{SimpleNet, simple_net};
 

@@ -4,6 +4,7 @@
 use burn::module::Initializer;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 
+use super::batch_norm::{batch_norm, batch_norm_relu};
 use super::conv::conv2d;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
@@ -51,28 +52,6 @@ fn bn(features: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(features).init(device)
 }
 
-/// BatchNorm as PyTorch runs it: Burn's layer updates `running_var` with the batch's biased
-/// variance, PyTorch (and so fastai) with the unbiased one (x n/(n-1), n the values per channel),
-/// which is what validation then normalises with. The forward pass is Burn's; in training, the
-/// update Burn queued is corrected by `m * var / (n - 1)`.
-pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
-    let training = x.device().is_autodiff() && bn.training.is_enabled();
-    if !training {
-        return bn.forward(x);
-    }
-    let channels = x.dims()[1].max(1);
-    let n = x.shape().num_elements() / channels;
-    let old = bn.running_var.value_sync();
-    let out = bn.forward(x);
-    if n > 1 {
-        // What Burn queued: (1 - m) * old + m * var_biased.
-        let queued = bn.running_var.value_sync();
-        let m_var = queued.clone() - old * (1.0 - bn.momentum);
-        bn.running_var.update(queued + m_var / (n - 1) as f64);
-    }
-    out
-}
-
 /// The 1x1 convolution and BatchNorm that match a block's shortcut to its new shape.
 #[derive(Module, Debug)]
 pub struct Downsample {
@@ -112,9 +91,7 @@ impl BasicBlock {
             Some(d) => batch_norm(&d.bn, conv2d(&d.conv, x.clone())),
             None => x.clone(),
         };
-        let out = self
-            .relu
-            .forward(batch_norm(&self.bn1, conv2d(&self.conv1, x)));
+        let out = batch_norm_relu(&self.bn1, conv2d(&self.conv1, x));
         let out = batch_norm(&self.bn2, conv2d(&self.conv2, out));
         self.relu.forward(out + identity)
     }
@@ -164,10 +141,9 @@ impl ResNetBody {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = self.maxpool.forward(
-            self.relu
-                .forward(batch_norm(&self.bn1, conv2d(&self.conv1, x))),
-        );
+        let mut x = self
+            .maxpool
+            .forward(batch_norm_relu(&self.bn1, conv2d(&self.conv1, x)));
         for block in self
             .layer1
             .iter()

@@ -10,8 +10,8 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::prelude::*;
 
 use super::Model;
+use super::batch_norm::batch_norm_relu;
 use super::conv::conv2d;
-use super::resnet::batch_norm;
 
 /// Convolution (3x3, no bias), BatchNorm, ReLU: fastai's `ConvLayer`.
 #[derive(Module, Debug)]
@@ -39,8 +39,7 @@ impl ConvLayer {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.relu
-            .forward(batch_norm(&self.bn, conv2d(&self.conv, x)))
+        batch_norm_relu(&self.bn, conv2d(&self.conv, x))
     }
 }
 
