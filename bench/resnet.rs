@@ -126,7 +126,8 @@ fn steps(root: &std::path::Path) -> fastburn::Result<String> {
     let step = median(total);
     let flops = 3.0 * 2.0 * resnet18_macs(1, 28) * bs as f64;
     Ok(format!(
-        "{{\"bs\": {bs}, \"fastai_adam_s\": {:.4}, \"sgd_mom_s\": {:.4}, \"sgd_s\": {:.4}, \"step_s\": {step:.4}, \"data_s\": {:.4}, \"forward_s\": {:.4}, \"backward_s\": {:.4}, \"optimizer_s\": {:.4}, \"gflops\": {:.2}, \"conv64_s\": {conv_s:.5}, \"bn64_s\": {bn_s:.5}, \"macs_per_image\": {:.0}}}",
+        "{{\"kernels\": \"{}\", \"bs\": {bs}, \"fastai_adam_s\": {:.4}, \"sgd_mom_s\": {:.4}, \"sgd_s\": {:.4}, \"step_s\": {step:.4}, \"data_s\": {:.4}, \"forward_s\": {:.4}, \"backward_s\": {:.4}, \"optimizer_s\": {:.4}, \"gflops\": {:.2}, \"conv64_s\": {conv_s:.5}, \"bn64_s\": {bn_s:.5}, \"macs_per_image\": {:.0}}}",
+        fastburn::models::simd_level(),
         opt_times[0],
         opt_times[1],
         opt_times[2],

@@ -108,7 +108,8 @@ print(f"step: fastburn {r['gflops']:.1f} GFLOP/s, pytorch {p['gflops']:.1f} GFLO
       f"fastburn step time is {r['step_s'] / p['step_s']:.2f}x pytorch's")
 t = r['step_s']
 print("fastburn step: " + ", ".join(f"{k} {100 * r[k + '_s'] / t:.0f}%" for k in ("data", "forward", "backward", "optimizer")))
-print(f"one 64->64 3x3 conv fwd+bwd {1000 * r['conv64_s']:.1f} ms; one BatchNorm(64) fwd+bwd {1000 * r['bn64_s']:.1f} ms")
+print(f"fastburn's CPU kernels ran at: {r['kernels']}")
+print(f"Burn's own layers, for reference: one 64->64 3x3 conv fwd+bwd {1000 * r['conv64_s']:.1f} ms; one BatchNorm(64) fwd+bwd {1000 * r['bn64_s']:.1f} ms")
 print(f"optimizer step alone: fastai Adam {r['fastai_adam_s']:.3f} s, SGD+momentum {r['sgd_mom_s']:.3f} s, SGD {r['sgd_s']:.3f} s")
 PY
 seeds=${SEEDS:-42}

@@ -8,7 +8,7 @@ use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Flex};
+use burn::backend::{Autodiff, Flex, TensorMetadata};
 use burn::nn::BatchNorm;
 use burn::prelude::*;
 
@@ -30,11 +30,25 @@ pub fn batch_norm_relu<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D
     norm(bn, x, true)
 }
 
+/// `relu(batch_norm(bn, x) + residual)`, the end of a ResNet block, one operation in training on
+/// the CPU.
+pub fn batch_norm_add_relu<const D: usize>(
+    bn: &BatchNorm,
+    x: Tensor<D>,
+    residual: Tensor<D>,
+) -> Tensor<D> {
+    let training = x.device().is_autodiff() && bn.training.is_enabled();
+    if training && let Some(out) = fused(bn, &x, true, Some(&residual)) {
+        return out;
+    }
+    burn::tensor::activation::relu(norm(bn, x, false) + residual)
+}
+
 fn norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>, relu: bool) -> Tensor<D> {
     let training = x.device().is_autodiff() && bn.training.is_enabled();
     let out = if !training {
         bn.forward(x)
-    } else if let Some(out) = fused(bn, &x, relu) {
+    } else if let Some(out) = fused(bn, &x, relu, None) {
         return out;
     } else {
         burns_with_unbiased_running_var(bn, x)
@@ -63,7 +77,12 @@ fn burns_with_unbiased_running_var<const D: usize>(bn: &BatchNorm, x: Tensor<D>)
 type FlexAutodiff = Autodiff<Flex>;
 
 /// The fused training op on Flex with autodiff, or `None` elsewhere.
-fn fused<const D: usize>(bn: &BatchNorm, x: &Tensor<D>, relu: bool) -> Option<Tensor<D>> {
+fn fused<const D: usize>(
+    bn: &BatchNorm,
+    x: &Tensor<D>,
+    relu: bool,
+    residual: Option<&Tensor<D>>,
+) -> Option<Tensor<D>> {
     let dims = x.dims();
     if D < 2 {
         return None;
@@ -85,6 +104,16 @@ fn fused<const D: usize>(bn: &BatchNorm, x: &Tensor<D>, relu: bool) -> Option<Te
     {
         return None;
     }
+    let rp = match residual {
+        Some(r) => Some(r.clone().try_into_primitive::<FlexAutodiff>().ok()?),
+        None => None,
+    };
+    if rp
+        .as_ref()
+        .is_some_and(|r| !is_f32(r.primitive()) || r.primitive().shape() != xp.primitive().shape())
+    {
+        return None;
+    }
     let gamma = floats(gp.primitive()).into_owned();
     let (y, stats) = cpu_norm::forward(
         &floats(xp.primitive()),
@@ -93,29 +122,41 @@ fn fused<const D: usize>(bn: &BatchNorm, x: &Tensor<D>, relu: bool) -> Option<Te
         &floats(bp.primitive()),
         bn.epsilon,
         relu,
+        rp.as_ref().map(|r| floats(r.primitive())).as_deref(),
     );
     let y = flex_tensor(y, &dims);
     update_running_stats(bn, &stats, s, &x.device());
     let (x_inner, x_node) = xp.into_parts();
     let (_, g_node) = gp.into_parts();
     let (_, b_node) = bp.into_parts();
-    let out = match FusedBatchNormBackward
-        .prepare::<NoCheckpointing>([x_node, g_node, b_node])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let state = BnState {
-                x: x_inner,
-                y: relu.then(|| y.clone()),
-                stats: Arc::new(stats),
-                gamma: Arc::new(gamma),
-                shape: s,
-                dims: dims.to_vec(),
-            };
-            prep.finish(state, y)
+    let state = |y: &FloatTensor<Flex>| BnState {
+        x: x_inner,
+        y: relu.then(|| y.clone()),
+        stats: Arc::new(stats),
+        gamma: Arc::new(gamma),
+        shape: s,
+        dims: dims.to_vec(),
+    };
+    let out = match rp {
+        None => match FusedBatchNormBackward
+            .prepare::<NoCheckpointing>([x_node, g_node, b_node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(state(&y), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        },
+        Some(r) => {
+            let (_, r_node) = r.into_parts();
+            match FusedBatchNormBackward
+                .prepare::<NoCheckpointing>([x_node, g_node, b_node, r_node])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(state(&y), y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            }
         }
-        OpsKind::UnTracked(prep) => prep.finish(y),
     };
     Some(Tensor::from_primitive::<FlexAutodiff>(out))
 }
@@ -154,21 +195,25 @@ struct BnState {
 #[derive(Debug)]
 struct FusedBatchNormBackward;
 
-impl Backward<Flex, 3> for FusedBatchNormBackward {
+/// Parents: x, γ, β, and with a residual (N = 4) the residual.
+impl<const N: usize> Backward<Flex, N> for FusedBatchNormBackward {
     type State = BnState;
 
     fn backward(
         self,
-        ops: Ops<Self::State, 3>,
+        ops: Ops<Self::State, N>,
         grads: &mut Gradients,
         _checkpointer: &mut Checkpointer,
     ) {
-        let [node_x, node_gamma, node_beta] = ops.parents;
+        let mut parents = ops.parents.into_iter();
+        let mut next = || parents.next().flatten();
+        let (node_x, node_gamma, node_beta, node_residual) = (next(), next(), next(), next());
         let grad = grads.consume::<Flex>(&ops.node);
         let st = ops.state;
         let y = st.y.as_ref().map(floats);
+        let dy = floats(&grad);
         let (dx, dgamma, dbeta) = cpu_norm::backward(
-            &floats(&grad),
+            &dy,
             &floats(&st.x),
             y.as_deref(),
             st.shape,
@@ -184,6 +229,9 @@ impl Backward<Flex, 3> for FusedBatchNormBackward {
         }
         if let Some(node) = node_beta {
             grads.register::<Flex>(node.id, flex_tensor(dbeta, &c));
+        }
+        if let (Some(node), Some(y)) = (node_residual, y.as_deref()) {
+            grads.register::<Flex>(node.id, flex_tensor(cpu_norm::masked(&dy, y), &st.dims));
         }
     }
 }
@@ -289,6 +337,52 @@ mod tests {
         for i in 0..6 {
             assert!(max_diff(&ours[i], &theirs[i]) < 2e-4, "2-D: value {i}");
         }
+    }
+
+    /// The end of a ResNet block, `relu(bn(x) + residual)`, fused: Burn's output, running
+    /// statistics, and gradients of x, γ, β and the residual.
+    #[test]
+    fn fused_residual_matches_burns() {
+        let dev = Device::flex().autodiff();
+        dev.seed(9);
+        let dims = [5, 4, 3, 3];
+        let gb = (
+            Tensor::random([4], Distribution::Normal(1.0, 0.5), &dev),
+            Tensor::random([4], Distribution::Normal(0.0, 0.5), &dev),
+        );
+        let x = Tensor::<4>::random(dims, Distribution::Normal(0.5, 2.0), &dev);
+        let res = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &dev).require_grad();
+        let r = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &dev);
+        let residual_grad = |fused: bool| {
+            let mut bn = BatchNormConfig::new(4).init(&dev);
+            bn.gamma = burn::module::Param::from_tensor(gb.0.clone());
+            bn.beta = burn::module::Param::from_tensor(gb.1.clone());
+            let (x, res) = (x.clone().require_grad(), res.clone());
+            let y = if fused {
+                batch_norm_add_relu(&bn, x.clone(), res.clone())
+            } else {
+                burn::tensor::activation::relu(reference(&bn, x.clone(), false) + res.clone())
+            };
+            let g = (y.clone() * r.clone()).sum().backward();
+            let out = [
+                floats(y),
+                floats(x.grad(&g).unwrap()),
+                floats(bn.gamma.val().grad(&g).unwrap()),
+                floats(bn.beta.val().grad(&g).unwrap()),
+                floats(bn.running_mean.value_sync()),
+                floats(bn.running_var.value_sync()),
+            ];
+            (out, floats(res.grad(&g).unwrap()))
+        };
+        let before = cpu_norm::CALLS.load(Ordering::Relaxed);
+        let (ours, ours_res) = residual_grad(true);
+        assert!(cpu_norm::CALLS.load(Ordering::Relaxed) > before);
+        let (theirs, theirs_res) = residual_grad(false);
+        for i in 0..6 {
+            assert!(max_diff(&ours[i], &theirs[i]) < 2e-4, "value {i}");
+        }
+        assert!(max_diff(&ours_res, &theirs_res) < 1e-5, "residual gradient");
+        assert!(ours_res.contains(&0.0) && ours_res.iter().any(|g| g.abs() > 0.1));
     }
 
     /// Inference, and a frozen layer in training, use the running statistics (Burn's path).

@@ -26,6 +26,28 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// How many convolutions ran here (not through Burn's): tests assert the fast path is taken.
 pub(crate) static CALLS: AtomicUsize = AtomicUsize::new(0);
 
+/// The SIMD level the CPU convolutions' matrix products run at on this machine. `gemm` picks its
+/// kernels at run time; fastburn builds it without its AVX-512 kernels (`x86-v4`), which made
+/// the ResNet-18 step no faster on Zen 4 (bench/README.md), so AVX2 and AVX-512 machines run the
+/// same AVX2+FMA code.
+pub fn simd_level() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return "x86-64-v3 (AVX2+FMA)";
+        }
+        "x86-64 (SSE2)"
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        "aarch64 (NEON)"
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        "scalar"
+    }
+}
+
 /// Shapes of one convolution (no groups, no dilation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Geometry {

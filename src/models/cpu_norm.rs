@@ -70,6 +70,7 @@ pub(crate) fn forward(
     beta: &[f32],
     eps: f64,
     relu: bool,
+    residual: Option<&[f32]>,
 ) -> (Vec<f32>, Stats) {
     CALLS.fetch_add(1, Ordering::Relaxed);
     assert_eq!(x.len(), s.n * s.c * s.hw);
@@ -101,23 +102,36 @@ pub(crate) fn forward(
         .map(|ch| (f64::from(beta[ch]) - mean[ch] * f64::from(scale[ch])) as f32)
         .collect();
     let mut y = vec![0.0f32; x.len()];
-    y.par_chunks_mut(s.c * s.hw)
-        .zip(x.par_chunks(s.c * s.hw))
-        .for_each(|(yi, xi)| {
-            for ch in 0..s.c {
-                let (a, b) = (scale[ch], shift[ch]);
-                let (yo, xo) = (&mut yi[ch * s.hw..][..s.hw], &xi[ch * s.hw..][..s.hw]);
-                if relu {
-                    for (o, &v) in yo.iter_mut().zip(xo) {
-                        *o = (v * a + b).max(0.0);
-                    }
-                } else {
-                    for (o, &v) in yo.iter_mut().zip(xo) {
-                        *o = v * a + b;
-                    }
-                }
+    let plane = |y: &mut [f32], x: &[f32], r: Option<&[f32]>, a: f32, b: f32| match (r, relu) {
+        (None, false) => y.iter_mut().zip(x).for_each(|(o, &v)| *o = v * a + b),
+        (None, true) => y
+            .iter_mut()
+            .zip(x)
+            .for_each(|(o, &v)| *o = (v * a + b).max(0.0)),
+        (Some(r), false) => {
+            for ((o, &v), &r) in y.iter_mut().zip(x).zip(r) {
+                *o = v * a + b + r;
             }
-        });
+        }
+        (Some(r), true) => {
+            for ((o, &v), &r) in y.iter_mut().zip(x).zip(r) {
+                *o = (v * a + b + r).max(0.0);
+            }
+        }
+    };
+    let chw = s.c * s.hw;
+    y.par_chunks_mut(chw).enumerate().for_each(|(i, yi)| {
+        for ch in 0..s.c {
+            let at = i * chw + ch * s.hw;
+            plane(
+                &mut yi[ch * s.hw..][..s.hw],
+                &x[at..at + s.hw],
+                residual.map(|r| &r[at..at + s.hw]),
+                scale[ch],
+                shift[ch],
+            );
+        }
+    });
     let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
     let stats = Stats {
         mean: f32s(&mean),
@@ -129,6 +143,7 @@ pub(crate) fn forward(
 
 /// Gradients of the input, γ and β from the output's gradient `dy`. `y` is the forward's
 /// output, needed only with ReLU (where it is 0, the gradient is 0).
+/// (A residual added before the ReLU has the masked `dy` as gradient: [`masked`].)
 pub(crate) fn backward(
     dy: &[f32],
     x: &[f32],
@@ -206,4 +221,18 @@ pub(crate) fn backward(
             }
         });
     (dx, dgamma, dbeta)
+}
+
+/// `dy` where `y > 0`, else 0: the gradient through a ReLU (of a residual added before it).
+pub(crate) fn masked(dy: &[f32], y: &[f32]) -> Vec<f32> {
+    assert_eq!(dy.len(), y.len());
+    let mut out = vec![0.0f32; dy.len()];
+    out.par_chunks_mut(1 << 14)
+        .zip(dy.par_chunks(1 << 14).zip(y.par_chunks(1 << 14)))
+        .for_each(|(o, (d, y))| {
+            for ((o, &d), &y) in o.iter_mut().zip(d).zip(y) {
+                *o = if y > 0.0 { d } else { 0.0 };
+            }
+        });
+    out
 }

@@ -14,8 +14,9 @@ mod simple_net;
 use burn::module::Module;
 use burn::prelude::*;
 
-pub use batch_norm::{batch_norm, batch_norm_relu};
+pub use batch_norm::{batch_norm, batch_norm_add_relu, batch_norm_relu};
 pub(crate) use conv::step_flex_in_place;
+pub use cpu_conv::simd_level;
 pub use file::{ModelInfo, load_into, load_model, read_model_info, save_model};
 pub(crate) use file::{load_record_bytes, record_bytes};
 pub use linear::{LinearModel, linear};

@@ -4,7 +4,7 @@
 use burn::module::Initializer;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 
-use super::batch_norm::{batch_norm, batch_norm_relu};
+use super::batch_norm::{batch_norm, batch_norm_add_relu, batch_norm_relu};
 use super::conv::conv2d;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
@@ -92,8 +92,7 @@ impl BasicBlock {
             None => x.clone(),
         };
         let out = batch_norm_relu(&self.bn1, conv2d(&self.conv1, x));
-        let out = batch_norm(&self.bn2, conv2d(&self.conv2, out));
-        self.relu.forward(out + identity)
+        batch_norm_add_relu(&self.bn2, conv2d(&self.conv2, out), identity)
     }
 }
 
