@@ -10,6 +10,8 @@
 //! Other backends (GPUs) use Burn's convolution, apart from the second point, which is the same
 //! arithmetic on any backend.
 
+use std::sync::Arc;
+
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
@@ -61,7 +63,7 @@ pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
             weight.try_into_primitive::<Flex>(),
         ) {
             (Ok(xp), Ok(wp)) if is_f32(&xp) && is_f32(&wp) => {
-                let y = cpu_conv::forward(&floats(&xp), &floats(&wp), &g);
+                let (y, _) = cpu_conv::forward(&floats(&xp), &floats(&wp), &g, false);
                 Tensor::from_primitive::<Flex>(flex_tensor(y, &[g.n, g.c_out, g.oh, g.ow]))
             }
             _ => conv.forward(x),
@@ -116,7 +118,12 @@ fn tracked(
     weight: FloatTensor<FlexAutodiff>,
     g: Geometry,
 ) -> FloatTensor<FlexAutodiff> {
-    let y = cpu_conv::forward(&floats(x.primitive()), &floats(weight.primitive()), &g);
+    let (y, columns) = cpu_conv::forward(
+        &floats(x.primitive()),
+        &floats(weight.primitive()),
+        &g,
+        true,
+    );
     let out = flex_tensor(y, &[g.n, g.c_out, g.oh, g.ow]);
     let (x, x_node) = x.into_parts();
     let (weight, weight_node) = weight.into_parts();
@@ -125,7 +132,7 @@ fn tracked(
         .compute_bound()
         .stateful()
     {
-        OpsKind::Tracked(prep) => prep.finish((x, weight, g), out),
+        OpsKind::Tracked(prep) => prep.finish((x, columns.map(Arc::new), weight, g), out),
         OpsKind::UnTracked(prep) => prep.finish(out),
     }
 }
@@ -162,12 +169,18 @@ fn single_output_position(conv: &Conv2d, x: &Tensor<4>, pad: [usize; 4]) -> Opti
     Some(out.reshape([n, c_out, 1, 1]))
 }
 
-/// The backward of [`tracked`]: state = the input, the weight, the shapes.
+/// The backward of [`tracked`]: state = the input, the forward's column matrices when kept,
+/// the weight, the shapes.
 #[derive(Debug)]
 struct BatchedConv2dBackward;
 
 impl Backward<Flex, 2> for BatchedConv2dBackward {
-    type State = (FloatTensor<Flex>, FloatTensor<Flex>, Geometry);
+    type State = (
+        FloatTensor<Flex>,
+        Option<Arc<cpu_conv::Columns>>,
+        FloatTensor<Flex>,
+        Geometry,
+    );
 
     fn backward(
         self,
@@ -177,10 +190,11 @@ impl Backward<Flex, 2> for BatchedConv2dBackward {
     ) {
         let [node_x, node_weight] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let (x, weight, g) = ops.state;
+        let (x, columns, weight, g) = ops.state;
         let (dx, dw) = cpu_conv::backward(
             &floats(&grad),
             &floats(&x),
+            columns.as_deref(),
             &floats(&weight),
             &g,
             (node_x.is_some(), node_weight.is_some()),

@@ -267,8 +267,17 @@ fn shifted_copy(
     }
     let (lo, hi) = run;
     for row in out[oy_lo * w..oy_hi * w].chunks_mut(w) {
-        row[..lo].fill(0.0);
-        row[hi..].fill(0.0);
+        // One or two values at each edge for ResNet's kernels: a call to memset each cost more.
+        match lo {
+            0 => {}
+            1 => row[0] = 0.0,
+            _ => row[..lo].fill(0.0),
+        }
+        match w - hi {
+            0 => {}
+            1 => row[w - 1] = 0.0,
+            _ => row[hi..].fill(0.0),
+        }
     }
 }
 
@@ -302,16 +311,34 @@ fn col2im(dcol: &[f32], g: &Geometry, nb: usize, dx: &mut [f32]) {
 
 /// The convolution's output (NCHW). Tiles of whole images run in parallel; each builds its
 /// columns in cache, multiplies, and writes its images' outputs.
-pub(crate) fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
+/// The column matrices kept for the weight gradient only while all of a layer's fit in this many
+/// values (64 MiB): on 28x28 digits every ResNet layer does, and the backward pass skips one
+/// im2col; on large images they are built again per tile instead.
+const KEEP_COLUMNS_MAX: usize = 16 << 20;
+
+/// The column matrix of each tile, kept from the forward pass for the weight gradient.
+pub(crate) type Columns = Vec<Vec<f32>>;
+
+/// The convolution's output (NCHW). Tiles of whole images run in parallel; each builds its
+/// columns in cache, multiplies, and writes its images' outputs. With `keep`, also the tiles'
+/// column matrices when they are small enough (see [`KEEP_COLUMNS_MAX`]).
+pub(crate) fn forward(
+    x: &[f32],
+    weight: &[f32],
+    g: &Geometry,
+    keep: bool,
+) -> (Vec<f32>, Option<Columns>) {
     CALLS.fetch_add(1, Ordering::Relaxed);
     assert_eq!(x.len(), g.n * g.c_in * g.h * g.w);
     assert_eq!(weight.len(), g.c_out * g.k());
     let (p, k, per) = (g.positions(), g.k(), images_per_tile(g));
+    let keep = keep && k * g.n * p <= KEEP_COLUMNS_MAX;
     let one_tile = per == g.n;
     let mut y = vec![0.0f32; g.n * g.c_out * p];
-    y.par_chunks_mut(per * g.c_out * p)
+    let cols: Vec<Option<Vec<f32>>> = y
+        .par_chunks_mut(per * g.c_out * p)
         .enumerate()
-        .for_each(|(t, y_tile)| {
+        .map(|(t, y_tile)| {
             let nb = y_tile.len() / (g.c_out * p);
             let cols = nb * p;
             let col = im2col(x, g, t * per, nb);
@@ -333,8 +360,11 @@ pub(crate) fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
                     dst.copy_from_slice(&out[c * cols + bl * p..][..p]);
                 }
             }
-        });
-    y
+            keep.then_some(col)
+        })
+        .collect();
+    let kept = keep.then(|| cols.into_iter().flatten().collect());
+    (y, kept)
 }
 
 /// Gradients of the input (NCHW) and of the weight (`[c_out, c_in, kh, kw]`) from the output's
@@ -345,6 +375,7 @@ pub(crate) fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
 pub(crate) fn backward(
     dy: &[f32],
     x: &[f32],
+    columns: Option<&Columns>,
     weight: &[f32],
     g: &Geometry,
     want: (bool, bool),
@@ -362,7 +393,7 @@ pub(crate) fn backward(
             pad: [g.kh - 1 - g.pad[0], g.kw - 1 - g.pad[1]],
             ..*g
         };
-        forward(dy, &flipped(weight, g), &gt)
+        forward(dy, &flipped(weight, g), &gt, false).0
     });
     let want = (want.0 && transposed.is_none(), want.1);
     let one_tile = per == g.n;
@@ -390,7 +421,14 @@ pub(crate) fn backward(
             }
             let mut dw = Vec::new();
             if want.1 {
-                let col = im2col(x, g, b0, nb);
+                let built;
+                let col = match columns {
+                    Some(kept) => &kept[t],
+                    None => {
+                        built = im2col(x, g, b0, nb);
+                        &built
+                    }
+                };
                 dw = vec![0.0f32; g.c_out * k];
                 matmul(
                     (g.c_out, k, cols),
@@ -399,7 +437,7 @@ pub(crate) fn backward(
                     false,
                     &dyt,
                     (1, cols as isize),
-                    &col,
+                    col,
                     (cols as isize, 1),
                     one_tile,
                 );
@@ -510,13 +548,17 @@ mod tests {
             let g = Geometry::new(xs, ws, stride, pad).unwrap();
             let x = values(xs.iter().product(), 1);
             let w = values(ws.iter().product(), 2);
-            let y = forward(&x, &w, &g);
+            let (y, kept) = forward(&x, &w, &g, true);
             let expected = naive(&x, &w, &g);
             for (a, b) in y.iter().zip(&expected) {
                 assert!((f64::from(*a) - b).abs() < 1e-4, "{g:?}: {a} vs {b}");
             }
             let r = values(y.len(), 3);
-            let (dx, dw) = backward(&r, &x, &w, &g, (true, true));
+            let (dx, dw) = backward(&r, &x, None, &w, &g, (true, true));
+            // With the kept columns: the same gradients.
+            let (dx2, dw2) = backward(&r, &x, kept.as_ref(), &w, &g, (true, true));
+            assert!(kept.is_some());
+            assert_eq!((&dx, &dw), (&dx2, &dw2));
             let (dx, dw) = (dx.unwrap(), dw.unwrap());
             // dX[i] = <conv(e_i, w), r>, dW[j] = <conv(x, e_j), r>.
             let dot = |y: &[f64]| {
