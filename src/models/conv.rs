@@ -157,6 +157,23 @@ fn single_output_position(conv: &Conv2d, x: &Tensor<4>, pad: [usize; 4]) -> Opti
     if !fits {
         return None;
     }
+    if x.device().is_autodiff()
+        && let (Ok(xp), Ok(wp)) = (
+            x.clone().try_into_primitive::<FlexAutodiff>(),
+            conv.weight.val().try_into_primitive::<FlexAutodiff>(),
+        )
+        && is_f32(xp.primitive())
+        && is_f32(wp.primitive())
+    {
+        let region = Region {
+            dims: [n, c_in, h, w],
+            weight: [c_out, c_in, kh, kw],
+            at: [top, left],
+        };
+        return Some(Tensor::from_primitive::<FlexAutodiff>(
+            single_position_tracked(xp, wp, region),
+        ));
+    }
     let taps = conv
         .weight
         .val()
@@ -167,6 +184,137 @@ fn single_output_position(conv: &Conv2d, x: &Tensor<4>, pad: [usize; 4]) -> Opti
         .reshape([n, c_in * h * w])
         .matmul(taps.transpose());
     Some(out.reshape([n, c_out, 1, 1]))
+}
+
+/// Where a single-output-position convolution's input meets its kernel.
+#[derive(Clone, Copy, Debug)]
+struct Region {
+    /// The input: [n, c_in, h, w].
+    dims: [usize; 4],
+    /// The kernel: [c_out, c_in, kh, kw].
+    weight: [usize; 4],
+    /// The kernel row and column over the input's first pixel.
+    at: [usize; 2],
+}
+
+impl Region {
+    /// The taps that see the input, `[c_out, c_in·h·w]`, copied out of the kernel.
+    fn gather(&self, weight: &[f32]) -> Vec<f32> {
+        let ([_, c_in, h, w], [c_out, _, kh, kw], [top, left]) = (self.dims, self.weight, self.at);
+        let mut taps = Vec::with_capacity(c_out * c_in * h * w);
+        for plane in weight.chunks(kh * kw).take(c_out * c_in) {
+            for row in plane.chunks(kw).skip(top).take(h) {
+                taps.extend_from_slice(&row[left..left + w]);
+            }
+        }
+        taps
+    }
+
+    /// A full-size kernel gradient that is zero outside the taps.
+    fn scatter(&self, taps: &[f32]) -> Vec<f32> {
+        let ([_, _, h, w], [c_out, c_in, kh, kw], [top, left]) = (self.dims, self.weight, self.at);
+        let mut full = vec![0.0f32; c_out * c_in * kh * kw];
+        for (plane, src) in full.chunks_mut(kh * kw).zip(taps.chunks(h * w)) {
+            for (row, s) in plane.chunks_mut(kw).skip(top).take(h).zip(src.chunks(w)) {
+                row[left..left + w].copy_from_slice(s);
+            }
+        }
+        full
+    }
+}
+
+/// The single-output-position convolution on Flex with autodiff as one op: the tensor version's
+/// backward filled a zero tensor of the whole kernel and wrote the taps into it with Burn's
+/// generic `slice_assign` (5% of a ResNet-18 step on digits).
+fn single_position_tracked(
+    x: FloatTensor<FlexAutodiff>,
+    weight: FloatTensor<FlexAutodiff>,
+    r: Region,
+) -> FloatTensor<FlexAutodiff> {
+    SINGLE_POSITION_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let ([n, c_in, h, w], c_out) = (r.dims, r.weight[0]);
+    let k = c_in * h * w;
+    let taps = r.gather(&floats(weight.primitive()));
+    let mut y = vec![0.0f32; n * c_out];
+    cpu_conv::matmul(
+        (n, c_out, k),
+        &mut y,
+        (1, c_out as isize),
+        false,
+        &floats(x.primitive()),
+        (1, k as isize),
+        &taps,
+        (k as isize, 1),
+        true,
+    );
+    let out = flex_tensor(y, &[n, c_out, 1, 1]);
+    let (x, x_node) = x.into_parts();
+    let (_, weight_node) = weight.into_parts();
+    match SinglePositionBackward
+        .prepare::<NoCheckpointing>([x_node, weight_node])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((x, Arc::new(taps), r), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
+}
+
+/// How many single-output-position convolutions ran as the custom op: tests assert it is taken.
+static SINGLE_POSITION_CALLS: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+#[derive(Debug)]
+struct SinglePositionBackward;
+
+impl Backward<Flex, 2> for SinglePositionBackward {
+    type State = (FloatTensor<Flex>, Arc<Vec<f32>>, Region);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_weight] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, taps, r) = ops.state;
+        let ([n, c_in, h, w], c_out) = (r.dims, r.weight[0]);
+        let k = c_in * h * w;
+        let dy = floats(&grad);
+        if let Some(node) = node_x {
+            // dX[n, k] = dY[n, c_out] · taps[c_out, k]
+            let mut dx = vec![0.0f32; n * k];
+            cpu_conv::matmul(
+                (n, k, c_out),
+                &mut dx,
+                (1, k as isize),
+                false,
+                &dy,
+                (1, c_out as isize),
+                &taps,
+                (1, k as isize),
+                true,
+            );
+            grads.register::<Flex>(node.id, flex_tensor(dx, &r.dims));
+        }
+        if let Some(node) = node_weight {
+            // dtaps[c_out, k] = dYᵀ · X[n, k]
+            let mut dtaps = vec![0.0f32; c_out * k];
+            cpu_conv::matmul(
+                (c_out, k, n),
+                &mut dtaps,
+                (1, k as isize),
+                false,
+                &dy,
+                (c_out as isize, 1),
+                &floats(&x),
+                (1, k as isize),
+                true,
+            );
+            grads.register::<Flex>(node.id, flex_tensor(r.scatter(&dtaps), &r.weight));
+        }
+    }
 }
 
 /// The backward of [`tracked`]: state = the input, the forward's column matrices when kept,
@@ -354,6 +502,12 @@ mod tests {
                     "{case}: output"
                 );
                 if dev.is_autodiff() {
+                    let before = SINGLE_POSITION_CALLS.load(std::sync::atomic::Ordering::Relaxed);
+                    let _ = conv2d(&conv, x.clone());
+                    assert!(
+                        SINGLE_POSITION_CALLS.load(std::sync::atomic::Ordering::Relaxed) > before,
+                        "{case}: the single-position op was not used"
+                    );
                     let r =
                         Tensor::<4>::random(expected.dims(), Distribution::Normal(0.0, 1.0), &dev);
                     let ours = run(conv2d, &conv, &x, &r);

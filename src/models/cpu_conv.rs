@@ -155,7 +155,7 @@ fn images_per_tile(g: &Geometry) -> usize {
 
 /// `dst[m, n] (+)= lhs[m, k] · rhs[k, n]`, each operand given by (column stride, row stride).
 #[allow(clippy::too_many_arguments)]
-fn matmul(
+pub(crate) fn matmul(
     (m, n, k): (usize, usize, usize),
     dst: &mut [f32],
     dst_strides: (isize, isize),
