@@ -383,11 +383,11 @@ impl ModuleMapper for StepMapper<'_> {
         let inner = tensor.inner();
         // On the CPU the step runs on the parameter's own buffer (copied only if shared) and reads
         // the gradient where it lies; elsewhere (GPUs) through host vectors.
-        let updated = match crate::models::step_flex_in_place(inner.clone(), &grad, |p, g| {
+        let updated = match crate::models::step_flex_in_place(inner, &grad, |p, g| {
             step_in_place(opt_func, &h, mult, p, g, state)
         }) {
-            Some(updated) => updated,
-            None => {
+            Ok(updated) => updated,
+            Err(inner) => {
                 let f32s = |t: Tensor<D>| -> Vec<f32> {
                     let data = t.into_data();
                     if data.dtype() != burn::tensor::DType::F32 {

@@ -76,27 +76,35 @@ pub(super) fn is_f32(t: &FloatTensor<Flex>) -> bool {
 }
 
 /// Runs `step(param, grad)` on a Flex parameter's own buffer (copied first only when shared) and
-/// returns the parameter; `None` when either tensor is not an f32 Flex tensor.
+/// returns the parameter; gives it back unchanged (`Err`) when either tensor is not f32 on Flex.
+#[allow(clippy::result_large_err)] // the Err hands the parameter back, unchanged
 pub(crate) fn step_flex_in_place<const D: usize>(
     param: Tensor<D>,
     grad: &Tensor<D>,
     step: impl FnOnce(&mut [f32], &[f32]),
-) -> Option<Tensor<D>> {
-    let mut p = param.try_into_primitive::<Flex>().ok()?;
-    let g = grad.clone().try_into_primitive::<Flex>().ok()?;
-    if !is_f32(&p) || !is_f32(&g) {
-        return None;
+) -> Result<Tensor<D>, Tensor<D>> {
+    // Checked on a clone that is dropped at once, so the parameter's buffer stays unshared and
+    // `storage_mut` below updates it without copying.
+    let flex_f32 = |t: &Tensor<D>| {
+        t.clone()
+            .try_into_primitive::<Flex>()
+            .is_ok_and(|p| is_f32(&p))
+    };
+    if !flex_f32(&param) || !flex_f32(grad) {
+        return Err(param);
     }
+    let (Ok(mut p), Ok(g)) = (
+        param.try_into_primitive::<Flex>(),
+        grad.clone().try_into_primitive::<Flex>(),
+    ) else {
+        unreachable!("both were just converted");
+    };
     let n = p.layout().num_elements();
     if p.layout().contiguous_offsets() != Some((0, n)) {
         p = p.to_contiguous();
     }
-    let values = p.storage_mut::<f32>();
-    if values.len() != n {
-        return None;
-    }
-    step(values, &floats(&g));
-    Some(Tensor::from_primitive::<Flex>(p))
+    step(&mut p.storage_mut::<f32>()[..n], &floats(&g));
+    Ok(Tensor::from_primitive::<Flex>(p))
 }
 
 /// A Flex tensor's values in row-major order (a copy only when it is not contiguous already).
@@ -235,12 +243,8 @@ fn single_position_tracked(
     let ([n, c_in, h, w], c_out) = (r.dims, r.weight[0]);
     let k = c_in * h * w;
     let taps = r.gather(&floats(weight.primitive()));
-    let mut y = vec![0.0f32; n * c_out];
-    cpu_conv::matmul(
+    let y = cpu_conv::product(
         (n, c_out, k),
-        &mut y,
-        (1, c_out as isize),
-        false,
         &floats(x.primitive()),
         (1, k as isize),
         &taps,
@@ -284,12 +288,8 @@ impl Backward<Flex, 2> for SinglePositionBackward {
         let dy = floats(&grad);
         if let Some(node) = node_x {
             // dX[n, k] = dY[n, c_out] · taps[c_out, k]
-            let mut dx = vec![0.0f32; n * k];
-            cpu_conv::matmul(
+            let dx = cpu_conv::product(
                 (n, k, c_out),
-                &mut dx,
-                (1, k as isize),
-                false,
                 &dy,
                 (1, c_out as isize),
                 &taps,
@@ -300,12 +300,8 @@ impl Backward<Flex, 2> for SinglePositionBackward {
         }
         if let Some(node) = node_weight {
             // dtaps[c_out, k] = dYᵀ · X[n, k]
-            let mut dtaps = vec![0.0f32; c_out * k];
-            cpu_conv::matmul(
+            let dtaps = cpu_conv::product(
                 (c_out, k, n),
-                &mut dtaps,
-                (1, k as isize),
-                false,
                 &dy,
                 (c_out as isize, 1),
                 &floats(&x),

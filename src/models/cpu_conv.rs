@@ -153,48 +153,45 @@ fn images_per_tile(g: &Geometry) -> usize {
         .clamp(1, g.n)
 }
 
-/// `dst[m, n] (+)= lhs[m, k] · rhs[k, n]`, each operand given by (column stride, row stride).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul(
+/// `lhs[m, k] · rhs[k, n]` as a new row-major `[m, n]`, each operand given by (column stride,
+/// row stride) so transposes cost nothing; `parallel` lets `gemm` use every core on large ones.
+pub(crate) fn product(
     (m, n, k): (usize, usize, usize),
-    dst: &mut [f32],
-    dst_strides: (isize, isize),
-    accumulate: bool,
     lhs: &[f32],
     lhs_strides: (isize, isize),
     rhs: &[f32],
     rhs_strides: (isize, isize),
     parallel: bool,
-) {
+) -> Vec<f32> {
     let extent = |(cs, rs): (isize, isize), rows: usize, cols: usize| {
         (rows.max(1) - 1) * rs.unsigned_abs() + (cols.max(1) - 1) * cs.unsigned_abs() + 1
     };
-    assert!(dst.len() >= extent(dst_strides, m, n));
     assert!(lhs.len() >= extent(lhs_strides, m, k));
     assert!(rhs.len() >= extent(rhs_strides, k, n));
+    let mut dst = vec![0.0f32; m * n];
     let parallelism = if parallel && m * n * k >= 192 * 192 * 192 {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the asserts above keep every index gemm computes from these strides in bounds,
-    // and `dst` does not alias the inputs (it is a distinct `&mut`).
+    // SAFETY: the asserts above keep every index gemm computes from these strides in bounds;
+    // `dst` is a fresh row-major m x n buffer that aliases nothing.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
             dst.as_mut_ptr(),
-            dst_strides.0,
-            dst_strides.1,
-            accumulate,
+            1,
+            n as isize,
+            false,
             lhs.as_ptr(),
             lhs_strides.0,
             lhs_strides.1,
             rhs.as_ptr(),
             rhs_strides.0,
             rhs_strides.1,
-            1.0,
+            0.0,
             1.0,
             false,
             false,
@@ -202,6 +199,7 @@ pub(crate) fn matmul(
             parallelism,
         );
     }
+    dst
 }
 
 /// The column matrix `[k, nb·p]` of images `b0..b0 + nb`: row (c, ki, kj), column (image, oy, ox)
@@ -342,12 +340,8 @@ pub(crate) fn forward(
             let nb = y_tile.len() / (g.c_out * p);
             let cols = nb * p;
             let col = im2col(x, g, t * per, nb);
-            let mut out = vec![0.0f32; g.c_out * cols];
-            matmul(
+            let out = product(
                 (g.c_out, cols, k),
-                &mut out,
-                (1, cols as isize),
-                false,
                 weight,
                 (1, k as isize),
                 &col,
@@ -396,6 +390,9 @@ pub(crate) fn backward(
         forward(dy, &flipped(weight, g), &gt, false).0
     });
     let want = (want.0 && transposed.is_none(), want.1);
+    if !want.0 && !want.1 {
+        return (transposed, None);
+    }
     let one_tile = per == g.n;
     let chw = g.c_in * g.h * g.w;
     let mut dx = vec![0.0f32; if want.0 { g.n * chw } else { 0 }];
@@ -429,12 +426,8 @@ pub(crate) fn backward(
                         &built
                     }
                 };
-                dw = vec![0.0f32; g.c_out * k];
-                matmul(
+                dw = product(
                     (g.c_out, k, cols),
-                    &mut dw,
-                    (1, k as isize),
-                    false,
                     &dyt,
                     (1, cols as isize),
                     col,
@@ -443,12 +436,8 @@ pub(crate) fn backward(
                 );
             }
             if let Some(dx_tile) = dx_tile {
-                let mut dcol = vec![0.0f32; k * cols];
-                matmul(
+                let dcol = product(
                     (k, cols, g.c_out),
-                    &mut dcol,
-                    (1, cols as isize),
-                    false,
                     weight,
                     (k as isize, 1),
                     &dyt,
