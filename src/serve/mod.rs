@@ -90,6 +90,7 @@ pub async fn serve(
         max_pixels: opts.max_pixels,
         decoding: Semaphore::new(opts.decoders.max(1)),
         read_timeout: opts.read_timeout,
+        max_body: opts.max_body,
     });
     let app = routes::router(state, opts.max_body);
     // The signal is watched twice: by axum, to stop accepting and drain, and here, to bound the

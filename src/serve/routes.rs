@@ -34,7 +34,19 @@ pub struct AppState {
     pub decoding: Semaphore,
     /// The longest a client may take to send its body.
     pub read_timeout: Duration,
+    /// The largest request body, in bytes.
+    pub max_body: usize,
 }
+
+/// How much of a too-large body is read and thrown away before the 413 goes out. A client
+/// such as `ureq` or `curl` writes its whole body before it reads the answer; if the server
+/// closes the connection with the body unread, the client's write fails ("broken pipe") and
+/// the user never sees the 413 that says what to do. Bodies up to this size are drained so
+/// the answer arrives; above it the connection is closed, as every server does.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// The longest the draining of a too-large body may take.
+const DRAIN_TIME: Duration = Duration::from_secs(5);
 
 /// An error answer: a status and `{"error": "..."}`.
 #[derive(Debug)]
@@ -138,6 +150,20 @@ async fn predict(State(st): State<Arc<AppState>>, req: Request) -> Result<Respon
         )
     };
     let limit = st.read_timeout;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(len) = declared.filter(|&len| len > st.max_body as u64) {
+        if len <= DRAIN_LIMIT as u64 {
+            drain(req.into_body(), limit.min(DRAIN_TIME)).await;
+        }
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            body_error(StatusCode::PAYLOAD_TOO_LARGE, String::new()),
+        ));
+    }
     let (uploads, many) = match media.as_deref() {
         Some("multipart/form-data") => {
             let uploads = timeout(limit, multipart_images(req))
@@ -215,6 +241,16 @@ async fn decode(st: &AppState, bytes: Bytes) -> Result<Result<Vec<u8>, DecodeErr
     tokio::task::spawn_blocking(move || decode_input(&bytes, max_pixels, &tfms))
         .await
         .map_err(|e| internal(format!("decoding failed: {e}")))
+}
+
+/// Reads and discards `body` for at most `time`, so the client can finish sending it.
+async fn drain(body: axum::body::Body, time: Duration) {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let _ = timeout(time, async {
+        while let Some(Ok(_)) = body.frame().await {}
+    })
+    .await;
 }
 
 async fn raw_body(req: Request) -> Result<Bytes, ApiError> {
