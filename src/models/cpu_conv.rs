@@ -168,14 +168,20 @@ pub(crate) fn product(
     };
     assert!(lhs.len() >= extent(lhs_strides, m, k));
     assert!(rhs.len() >= extent(rhs_strides, k, n));
-    let mut dst = vec![0.0f32; m * n];
+    if k == 0 {
+        return vec![0.0; m * n];
+    }
+    // Not zeroed first: with `read_dst = false` gemm writes every element without reading any
+    // (its kernels branch on alpha = 0), and zeroing a large result cost a serial memset.
+    let mut dst: Vec<f32> = Vec::with_capacity(m * n);
     let parallelism = if parallel && m * n * k >= 192 * 192 * 192 {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
     };
     // SAFETY: the asserts above keep every index gemm computes from these strides in bounds;
-    // `dst` is a fresh row-major m x n buffer that aliases nothing.
+    // `dst` is a fresh row-major m x n allocation that aliases nothing, which gemm only writes
+    // (`read_dst` false), every element of it, before `set_len` exposes it.
     unsafe {
         gemm::gemm(
             m,
@@ -198,8 +204,25 @@ pub(crate) fn product(
             false,
             parallelism,
         );
+        dst.set_len(m * n);
     }
     dst
+}
+
+/// `vec![0.0; len]`, zeroed by every core when large. The layers' outputs and gradients are
+/// allocated on the thread that drives the graph, while the others wait: zeroing (and first
+/// touching) a few megabytes there was a visible serial part of each step.
+pub(crate) fn zeros(len: usize) -> Vec<f32> {
+    if len < 1 << 16 {
+        return vec![0.0; len];
+    }
+    let mut v: Vec<f32> = Vec::with_capacity(len);
+    v.spare_capacity_mut()
+        .par_chunks_mut(1 << 14)
+        .for_each(|c| c.fill(std::mem::MaybeUninit::new(0.0)));
+    // SAFETY: all `len` elements were just written.
+    unsafe { v.set_len(len) };
+    v
 }
 
 /// The column matrix `[k, nb·p]` of images `b0..b0 + nb`: row (c, ki, kj), column (image, oy, ox)
@@ -332,7 +355,7 @@ pub(crate) fn forward(
     let (p, k, per) = (g.positions(), g.k(), images_per_tile(g));
     let keep = keep && k * g.n * p <= KEEP_COLUMNS_MAX;
     let one_tile = per == g.n;
-    let mut y = vec![0.0f32; g.n * g.c_out * p];
+    let mut y = zeros(g.n * g.c_out * p);
     let cols: Vec<Option<Vec<f32>>> = y
         .par_chunks_mut(per * g.c_out * p)
         .enumerate()
@@ -395,7 +418,7 @@ pub(crate) fn backward(
     }
     let one_tile = per == g.n;
     let chw = g.c_in * g.h * g.w;
-    let mut dx = vec![0.0f32; if want.0 { g.n * chw } else { 0 }];
+    let mut dx = zeros(if want.0 { g.n * chw } else { 0 });
     let tiles = g.n.div_ceil(per);
     let dx_tiles: Vec<Option<&mut [f32]>> = if want.0 {
         dx.chunks_mut(per * chw).map(Some).collect()
@@ -450,7 +473,7 @@ pub(crate) fn backward(
         })
         .collect();
     let dw = want.1.then(|| {
-        let mut dw = vec![0.0f32; g.c_out * k];
+        let mut dw = zeros(g.c_out * k);
         dw.par_chunks_mut(4096).enumerate().for_each(|(i, out)| {
             for part in &dw_parts {
                 for (o, v) in out.iter_mut().zip(&part[i * 4096..]) {
@@ -466,16 +489,17 @@ pub(crate) fn backward(
 /// `w'[ci, co, ki, kj] = w[co, ci, kh-1-ki, kw-1-kj]`: the kernel of the transposed convolution.
 fn flipped(weight: &[f32], g: &Geometry) -> Vec<f32> {
     let taps = g.kh * g.kw;
-    let mut out = vec![0.0f32; weight.len()];
-    for co in 0..g.c_out {
-        for ci in 0..g.c_in {
-            let src = &weight[(co * g.c_in + ci) * taps..][..taps];
-            let dst = &mut out[(ci * g.c_out + co) * taps..][..taps];
-            for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
-                *d = *s;
+    let mut out = zeros(weight.len());
+    out.par_chunks_mut(g.c_out * taps)
+        .enumerate()
+        .for_each(|(ci, rows)| {
+            for (co, dst) in rows.chunks_mut(taps).enumerate() {
+                let src = &weight[(co * g.c_in + ci) * taps..][..taps];
+                for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+                    *d = *s;
+                }
             }
-        }
-    }
+        });
     out
 }
 

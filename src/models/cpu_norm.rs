@@ -12,6 +12,7 @@
 //! Checked against Burn's `BatchNorm` + `Relu` (values, running statistics, gradients) in
 //! `batch_norm.rs`'s tests.
 
+use super::cpu_conv::zeros;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -101,7 +102,7 @@ pub(crate) fn forward(
     let shift: Vec<f32> = (0..s.c)
         .map(|ch| (f64::from(beta[ch]) - mean[ch] * f64::from(scale[ch])) as f32)
         .collect();
-    let mut y = vec![0.0f32; x.len()];
+    let mut y = zeros(x.len());
     let plane = |y: &mut [f32], x: &[f32], r: Option<&[f32]>, a: f32, b: f32| match (r, relu) {
         (None, false) => y.iter_mut().zip(x).for_each(|(o, &v)| *o = v * a + b),
         (None, true) => y
@@ -191,7 +192,7 @@ pub(crate) fn backward(
             ]
         })
         .collect();
-    let mut dx = vec![0.0f32; len];
+    let mut dx = zeros(len);
     dx.par_chunks_mut(s.c * s.hw)
         .enumerate()
         .for_each(|(b, dxi)| {
@@ -226,7 +227,7 @@ pub(crate) fn backward(
 /// `dy` where `y > 0`, else 0: the gradient through a ReLU (of a residual added before it).
 pub(crate) fn masked(dy: &[f32], y: &[f32]) -> Vec<f32> {
     assert_eq!(dy.len(), y.len());
-    let mut out = vec![0.0f32; dy.len()];
+    let mut out = zeros(dy.len());
     out.par_chunks_mut(1 << 14)
         .zip(dy.par_chunks(1 << 14).zip(y.par_chunks(1 << 14)))
         .for_each(|(o, (d, y))| {
