@@ -1,9 +1,11 @@
 //! Bench workload (fastburn side): ResNet-18 on MNIST_SAMPLE.
 //!
-//! `cargo run --release --example bench_resnet -- DATA_DIR [steps|epoch [SEED]]`
+//! `cargo run --release --example bench_resnet -- DATA_DIR [steps|epoch|bn-check [SEED]]`
 //! - `steps`: where a training step's time goes (data, forward, backward, optimizer), conv and
 //!   BatchNorm layers alone, and the achieved GFLOP/s;
-//! - `epoch`: `vision_learner(dls, resnet18).fit_one_cycle(1, 0.1)`, timed, with its accuracy.
+//! - `epoch`: `vision_learner(dls, resnet18).fit_one_cycle(1, 0.1)`, timed, with its accuracy;
+//! - `bn-check`: that epoch's accuracy with BatchNorm's running statistics as trained and
+//!   re-estimated at the final weights.
 //!
 //! Prints one JSON line.
 
@@ -160,19 +162,47 @@ fn epoch(root: &std::path::Path, seed: u64) -> fastburn::Result<String> {
     ))
 }
 
+/// Whether a seed's accuracy is held back by BatchNorm's running statistics: the epoch of
+/// `epoch`, its accuracy with the statistics as training left them (a moving average over the
+/// last ~10 batches, taken while the weights still moved), then with them re-estimated at the
+/// final weights (80 training-mode forward passes, no steps: 0.9^80 of the old value remains).
+fn bn_check(root: &std::path::Path, seed: u64) -> fastburn::Result<String> {
+    let dev = device();
+    dev.seed(seed);
+    let opts = FolderOptions {
+        seed,
+        ..FolderOptions::default()
+    };
+    let dls = ImageDataLoaders::from_folder(root, &opts, &dev)?;
+    let mut learn = vision_learner(dls, resnet18, &dev);
+    learn.quiet(true);
+    learn.fit_one_cycle(1, 0.1)?;
+    let (loss_as_trained, acc) = learn.validate();
+    let batches: Vec<_> = learn.dls.train.epoch(1).take(80).collect();
+    for (xb, _) in batches {
+        let _ = learn.model.forward(xb).into_data();
+    }
+    let (loss_refreshed, acc_refreshed) = learn.validate();
+    Ok(format!(
+        "{{\"seed\": {seed}, \"accuracy\": {:.4}, \"valid_loss\": {loss_as_trained:.4}, \"accuracy_refreshed_bn\": {:.4}, \"valid_loss_refreshed_bn\": {loss_refreshed:.4}}}",
+        acc[0], acc_refreshed[0]
+    ))
+}
+
 fn main() -> fastburn::Result<()> {
     // The allocator setting of the `fastburn` binary, so the bench times what users run.
     fastburn::keep_freed_memory();
     let root = PathBuf::from(
         std::env::args()
             .nth(1)
-            .expect("usage: bench_resnet DATA_DIR [steps|epoch [SEED]]"),
+            .expect("usage: bench_resnet DATA_DIR [steps|epoch|bn-check [SEED]]"),
     );
     let seed = std::env::args()
         .nth(3)
         .map_or(42, |s| s.parse().expect("SEED is a number"));
     let json = match std::env::args().nth(2).as_deref() {
         Some("epoch") => epoch(&root, seed)?,
+        Some("bn-check") => bn_check(&root, seed)?,
         _ => steps(&root)?,
     };
     println!("{json}");
