@@ -16,8 +16,8 @@ use burn::nn::BatchNormConfig;
 use burn::nn::conv::Conv2dConfig;
 use burn::tensor::Distribution;
 use fastburn::data::{Dataset, FolderOptions, ImageDataLoaders};
-use fastburn::learner::{OptFunc, Optimizer, vision_learner};
-use fastburn::models::resnet18;
+use fastburn::learner::{Learner, OptFunc, Optimizer, vision_learner};
+use fastburn::models::{ResNet, resnet18};
 use fastburn::prelude::*;
 
 /// Multiply-accumulates of one forward pass of ResNet-18 (`n_in` channels, `size`² input).
@@ -142,7 +142,8 @@ fn steps(root: &std::path::Path) -> fastburn::Result<String> {
     ))
 }
 
-fn epoch(root: &std::path::Path, seed: u64) -> fastburn::Result<String> {
+/// `vision_learner(dls, resnet18).fit_one_cycle(1, 0.1)` on `root` with `seed`, and its seconds.
+fn one_cycle(root: &std::path::Path, seed: u64) -> fastburn::Result<(Learner<ResNet>, f64)> {
     let dev = device();
     dev.seed(seed);
     let opts = FolderOptions {
@@ -154,7 +155,11 @@ fn epoch(root: &std::path::Path, seed: u64) -> fastburn::Result<String> {
     learn.quiet(true);
     let start = Instant::now();
     learn.fit_one_cycle(1, 0.1)?;
-    let seconds = start.elapsed().as_secs_f64();
+    Ok((learn, start.elapsed().as_secs_f64()))
+}
+
+fn epoch(root: &std::path::Path, seed: u64) -> fastburn::Result<String> {
+    let (learn, seconds) = one_cycle(root, seed)?;
     let v = learn.recorder().values.last().expect("one epoch");
     Ok(format!(
         "{{\"seed\": {seed}, \"seconds\": {seconds:.2}, \"accuracy\": {:.4}, \"train_loss\": {:.4}, \"valid_loss\": {:.4}}}",
@@ -167,16 +172,7 @@ fn epoch(root: &std::path::Path, seed: u64) -> fastburn::Result<String> {
 /// last ~10 batches, taken while the weights still moved), then with them re-estimated at the
 /// final weights (80 training-mode forward passes, no steps: 0.9^80 of the old value remains).
 fn bn_check(root: &std::path::Path, seed: u64) -> fastburn::Result<String> {
-    let dev = device();
-    dev.seed(seed);
-    let opts = FolderOptions {
-        seed,
-        ..FolderOptions::default()
-    };
-    let dls = ImageDataLoaders::from_folder(root, &opts, &dev)?;
-    let mut learn = vision_learner(dls, resnet18, &dev);
-    learn.quiet(true);
-    learn.fit_one_cycle(1, 0.1)?;
+    let (learn, _) = one_cycle(root, seed)?;
     let (loss_as_trained, acc) = learn.validate();
     let batches: Vec<_> = learn.dls.train.epoch(1).take(80).collect();
     for (xb, _) in batches {
