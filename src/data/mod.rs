@@ -13,6 +13,7 @@ mod image_dls;
 mod images;
 mod labels;
 mod normalize;
+mod pixel_dataset;
 mod prefetch;
 mod sample;
 mod transforms;
@@ -42,6 +43,7 @@ pub use images::{
 };
 pub use labels::read_labels_csv;
 pub use normalize::Normalize;
+pub use pixel_dataset::PixelDataset;
 pub use prefetch::Prefetch;
 pub use sample::SampleImages;
 pub use transforms::{ItemTfms, Pixels, ResizeMethod};

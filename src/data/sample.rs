@@ -6,6 +6,7 @@ use burn::prelude::*;
 
 use super::dataloader::{DataLoader, DataLoaders, TensorDataset};
 use super::images::{ImageStack, load_folder};
+use super::pixel_dataset::PixelDataset;
 use crate::error::Result;
 
 /// The four image folders of an MNIST_SAMPLE-layout data set, decoded.
@@ -31,15 +32,19 @@ impl SampleImages {
     /// The chapter's `train_x`/`train_y`: 3s then 7s as `[n, 1, 28, 28]` floats in 0..=1, labelled
     /// 1 for a 3 and 0 for a 7 (`tensor([1]*len(threes) + [0]*len(sevens))`).
     pub fn datasets(&self, device: &Device) -> Result<(TensorDataset<4>, TensorDataset<4>)> {
-        let make = |threes: &ImageStack, sevens: &ImageStack| -> Result<TensorDataset<4>> {
+        let (train, valid) = self.pixel_datasets(device)?;
+        Ok((train.to_tensor_dataset(), valid.to_tensor_dataset()))
+    }
+
+    /// The same items and labels as [`datasets`](Self::datasets), held as bytes (what the
+    /// Learners' loaders batch from: [`PixelDataset`] says why).
+    pub fn pixel_datasets(&self, device: &Device) -> Result<(PixelDataset, PixelDataset)> {
+        let make = |threes: &ImageStack, sevens: &ImageStack| -> Result<PixelDataset> {
             let both = ImageStack::concat(&[threes, sevens])?;
-            let [n, h, w] = [both.len(), both.height, both.width];
-            let x = both.to_tensor(device).reshape([n, 1, h, w]);
             let labels: Vec<i64> = std::iter::repeat_n(1, threes.len())
                 .chain(std::iter::repeat_n(0, sevens.len()))
                 .collect();
-            let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device);
-            Ok(TensorDataset::new(x, y))
+            PixelDataset::new(both.pixels, [1, both.height, both.width], labels, device)
         };
         Ok((
             make(&self.train3, &self.train7)?,
@@ -48,7 +53,7 @@ impl SampleImages {
     }
 }
 
-impl DataLoaders<TensorDataset<4>> {
+impl DataLoaders<PixelDataset> {
     /// MNIST_SAMPLE for the chapter's binary models: training batches of `bs` shuffled from
     /// `seed`, validation in order; label 1 is a 3 (vocab `["7", "3"]`).
     ///
@@ -60,7 +65,7 @@ impl DataLoaders<TensorDataset<4>> {
     /// # Ok::<(), fastburn::Error>(())
     /// ```
     pub fn threes_and_sevens(root: &Path, bs: usize, seed: u64, device: &Device) -> Result<Self> {
-        let (train, valid) = SampleImages::load(root)?.datasets(device)?;
+        let (train, valid) = SampleImages::load(root)?.pixel_datasets(device)?;
         Ok(DataLoaders {
             train: DataLoader::new(train, bs).shuffle(seed),
             valid: DataLoader::new(valid, bs),
