@@ -67,6 +67,21 @@ impl Server {
         (status, json)
     }
 
+    /// `post` with the body sent chunked (`Transfer-Encoding: chunked`, no length up front), as
+    /// a client streaming from a reader does.
+    fn post_chunked(&self, content_type: &str, body: &[u8]) -> (u16, Value) {
+        let mut reader = body;
+        let mut r = agent()
+            .post(&self.url("/predict"))
+            .header("Content-Type", content_type)
+            .send(ureq::SendBody::from_reader(&mut reader))
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.body_mut().read_to_string().unwrap();
+        let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        (status, json)
+    }
+
     /// The server still answers: health and a real prediction.
     fn assert_alive(&self, digit: &[u8]) {
         assert_eq!(self.get("/health").0, 200);
@@ -491,6 +506,46 @@ fn bad_input_gets_a_json_error_and_the_server_keeps_serving() {
             .as_str()
             .unwrap_or_else(|| panic!("{what}: {json}"));
         assert!(msg.contains(needle), "{what}: {msg}");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{what}: {:?}",
+            start.elapsed()
+        );
+        server.assert_alive(&digit);
+    }
+
+    // Sent chunked, the server learns the size only while reading: a body over --max-body
+    // still gets its 413 (the rest read and thrown away, so the client's writes do not fail),
+    // and an image within it its answer.
+    let (mp_one, mp_one_body) = multipart(&[("image", &digit)]);
+    let chunked: Vec<(&str, &str, &[u8], u16)> = vec![
+        (
+            "chunked body 80 times --max-body",
+            "image/png",
+            &very_large_body,
+            413,
+        ),
+        (
+            "chunked body just over --max-body",
+            "image/png",
+            &huge_body,
+            413,
+        ),
+        ("chunked image", "image/png", &digit, 200),
+        ("chunked multipart image", &mp_one, &mp_one_body, 200),
+    ];
+    for (what, ct, body, want) in chunked {
+        let start = Instant::now();
+        let (status, json) = server.post_chunked(ct, body);
+        assert_eq!(status, want, "{what}: {json}");
+        if want == 413 {
+            let msg = json["error"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{what}: {json}"));
+            assert!(msg.contains("--max-body"), "{what}: {msg}");
+        } else {
+            assert!(json["class"].is_string(), "{what}: {json}");
+        }
         assert!(
             start.elapsed() < Duration::from_secs(5),
             "{what}: {:?}",

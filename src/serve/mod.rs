@@ -92,7 +92,7 @@ pub async fn serve(
         read_timeout: opts.read_timeout,
         max_body: opts.max_body,
     });
-    let app = routes::router(state, opts.max_body);
+    let app = routes::router(state);
     // The signal is watched twice: by axum, to stop accepting and drain, and here, to bound the
     // drain by the grace period.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

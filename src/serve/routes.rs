@@ -11,7 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
-use tokio::time::timeout;
+use tokio::time::timeout_at;
 
 use super::batcher::{BatchError, Batcher};
 use super::decode::{DecodeError, decode_input};
@@ -75,8 +75,10 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The router for `state`, refusing bodies over `max_body` bytes.
-pub fn router(state: Arc<AppState>, max_body: usize) -> Router {
+/// The router for `state`. Bodies are read by [`read_body`], which keeps at most
+/// `state.max_body` bytes; axum's extractors get the same limit (their default is 2 MB).
+pub fn router(state: Arc<AppState>) -> Router {
+    let max_body = state.max_body;
     Router::new()
         .route("/", get(page))
         .route("/health", get(health))
@@ -140,55 +142,38 @@ async fn predict(State(st): State<Arc<AppState>>, req: Request) -> Result<Respon
     let media = content_type
         .as_deref()
         .map(|c| c.split(';').next().unwrap_or("").trim().to_string());
-    let too_slow = |_| {
-        ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "the request body took longer than {:?} to arrive",
-                st.read_timeout
-            ),
-        )
-    };
-    let limit = st.read_timeout;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if let Some(len) = declared.filter(|&len| len > st.max_body as u64) {
-        if len <= DRAIN_LIMIT as u64 {
-            drain(req.into_body(), limit.min(DRAIN_TIME)).await;
-        }
+    if declared.is_some_and(|len| len > DRAIN_LIMIT as u64) {
+        // Too large to be worth reading even to throw away: answer and close.
+        return Err(too_large());
+    }
+    let media_ok = match media.as_deref() {
+        None | Some("application/octet-stream" | "multipart/form-data") => true,
+        Some(m) => m.starts_with("image/"),
+    };
+    if !media_ok {
+        let other = media.unwrap_or_default();
         return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            body_error(StatusCode::PAYLOAD_TOO_LARGE, String::new()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Type {other} is not an image; send the image as the body with \
+                 Content-Type image/png (or any image/*), or as multipart field `image`"
+            ),
         ));
     }
-    let (uploads, many) = match media.as_deref() {
-        Some("multipart/form-data") => {
-            let uploads = timeout(limit, multipart_images(req))
-                .await
-                .map_err(too_slow)??;
-            let many = uploads.len() > 1;
-            (uploads, many)
-        }
-        None | Some("application/octet-stream") => {
-            let body = timeout(limit, raw_body(req)).await.map_err(too_slow)??;
-            (vec![body], false)
-        }
-        Some(m) if m.starts_with("image/") => {
-            let body = timeout(limit, raw_body(req)).await.map_err(too_slow)??;
-            (vec![body], false)
-        }
-        Some(other) => {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!(
-                    "Content-Type {other} is not an image; send the image as the body with \
-                     Content-Type image/png (or any image/*), or as multipart field `image`"
-                ),
-            ));
-        }
+    let (parts, body) = req.into_parts();
+    let body = read_body(&st, body).await?;
+    let (uploads, many) = if media.as_deref() == Some("multipart/form-data") {
+        let req = Request::from_parts(parts, axum::body::Body::from(body));
+        let uploads = multipart_images(req).await?;
+        let many = uploads.len() > 1;
+        (uploads, many)
+    } else {
+        (vec![body], false)
     };
 
     let mut images = Vec::with_capacity(uploads.len());
@@ -243,21 +228,56 @@ async fn decode(st: &AppState, bytes: Bytes) -> Result<Result<Vec<u8>, DecodeErr
         .map_err(|e| internal(format!("decoding failed: {e}")))
 }
 
-/// Reads and discards `body` for at most `time`, so the client can finish sending it.
-async fn drain(body: axum::body::Body, time: Duration) {
+/// The request body, at most `st.max_body` bytes, arrived within `st.read_timeout`.
+///
+/// One reader for every body, with a declared length or chunked. Over the limit, the rest is
+/// read and thrown away (up to [`DRAIN_LIMIT`] bytes in all, for at most [`DRAIN_TIME`]) before
+/// the 413 goes out: see [`DRAIN_LIMIT`] for why.
+async fn read_body(st: &AppState, mut body: axum::body::Body) -> Result<Bytes, ApiError> {
     use http_body_util::BodyExt;
-    let mut body = body;
-    let _ = timeout(time, async {
-        while let Some(Ok(_)) = body.frame().await {}
-    })
-    .await;
+    let deadline = tokio::time::Instant::now() + st.read_timeout;
+    let (mut kept, mut seen) = (Vec::new(), 0usize);
+    while let Some(frame) = timeout_at(deadline, body.frame())
+        .await
+        .map_err(|_| too_slow(st.read_timeout))?
+    {
+        let frame = frame.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("reading the request body failed: {e}"),
+            )
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        seen += data.len();
+        if seen > st.max_body {
+            let until = tokio::time::Instant::now() + st.read_timeout.min(DRAIN_TIME);
+            while seen <= DRAIN_LIMIT {
+                match timeout_at(until, body.frame()).await {
+                    Ok(Some(Ok(frame))) => seen += frame.data_ref().map_or(0, |d| d.len()),
+                    _ => break,
+                }
+            }
+            return Err(too_large());
+        }
+        kept.extend_from_slice(&data);
+    }
+    Ok(Bytes::from(kept))
 }
 
-async fn raw_body(req: Request) -> Result<Bytes, ApiError> {
-    // Goes through DefaultBodyLimit: over the limit is a 413 before the body is all read.
-    Bytes::from_request(req, &())
-        .await
-        .map_err(|e| ApiError::new(e.status(), body_error(e.status(), e.body_text())))
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        body_error(StatusCode::PAYLOAD_TOO_LARGE, String::new()),
+    )
+}
+
+fn too_slow(limit: Duration) -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        format!("the request body took longer than {limit:?} to arrive"),
+    )
 }
 
 async fn multipart_images(req: Request) -> Result<Vec<Bytes>, ApiError> {
