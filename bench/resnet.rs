@@ -1,9 +1,10 @@
 //! Bench workload (fastburn side): ResNet-18 on MNIST_SAMPLE.
 //!
-//! `cargo run --release --example bench_resnet -- DATA_DIR [steps|epoch|bn-check [SEED]]`
+//! `cargo run --release --example bench_resnet -- DATA_DIR [steps|epoch [SEED [DATA_SEED]]|bn-check [SEED]]`
 //! - `steps`: where a training step's time goes (data, forward, backward, optimizer), conv and
 //!   BatchNorm layers alone, and the achieved GFLOP/s;
-//! - `epoch`: `vision_learner(dls, resnet18).fit_one_cycle(1, 0.1)`, timed, with its accuracy;
+//! - `epoch`: `vision_learner(dls, resnet18).fit_one_cycle(1, 0.1)`, timed, with its accuracy
+//!   (`DATA_SEED`: batch order and dropout from another seed than the initial weights);
 //! - `bn-check`: that epoch's accuracy with BatchNorm's running statistics as trained and
 //!   re-estimated at the final weights.
 //!
@@ -142,12 +143,18 @@ fn steps(root: &std::path::Path) -> fastburn::Result<String> {
     ))
 }
 
-/// `vision_learner(dls, resnet18).fit_one_cycle(1, 0.1)` on `root` with `seed`, and its seconds.
-fn one_cycle(root: &std::path::Path, seed: u64) -> fastburn::Result<(Learner<ResNet>, f64)> {
+/// `vision_learner(dls, resnet18).fit_one_cycle(1, 0.1)` on `root`, and its seconds: the initial
+/// weights drawn from `seed`, the batch order and dropout masks from `data_seed` (the same seed
+/// for both in a plain run; apart, they tell which of the two a seed's result follows).
+fn one_cycle(
+    root: &std::path::Path,
+    seed: u64,
+    data_seed: u64,
+) -> fastburn::Result<(Learner<ResNet>, f64)> {
     let dev = device();
     dev.seed(seed);
     let opts = FolderOptions {
-        seed,
+        seed: data_seed,
         ..FolderOptions::default()
     };
     let dls = ImageDataLoaders::from_folder(root, &opts, &dev)?;
@@ -158,11 +165,11 @@ fn one_cycle(root: &std::path::Path, seed: u64) -> fastburn::Result<(Learner<Res
     Ok((learn, start.elapsed().as_secs_f64()))
 }
 
-fn epoch(root: &std::path::Path, seed: u64) -> fastburn::Result<String> {
-    let (learn, seconds) = one_cycle(root, seed)?;
+fn epoch(root: &std::path::Path, seed: u64, data_seed: u64) -> fastburn::Result<String> {
+    let (learn, seconds) = one_cycle(root, seed, data_seed)?;
     let v = learn.recorder().values.last().expect("one epoch");
     Ok(format!(
-        "{{\"seed\": {seed}, \"seconds\": {seconds:.2}, \"accuracy\": {:.4}, \"train_loss\": {:.4}, \"valid_loss\": {:.4}}}",
+        "{{\"seed\": {seed}, \"data_seed\": {data_seed}, \"seconds\": {seconds:.2}, \"accuracy\": {:.4}, \"train_loss\": {:.4}, \"valid_loss\": {:.4}}}",
         v.metrics[0], v.train_loss, v.valid_loss
     ))
 }
@@ -172,7 +179,7 @@ fn epoch(root: &std::path::Path, seed: u64) -> fastburn::Result<String> {
 /// last ~10 batches, taken while the weights still moved), then with them re-estimated at the
 /// final weights (80 training-mode forward passes, no steps: 0.9^80 of the old value remains).
 fn bn_check(root: &std::path::Path, seed: u64) -> fastburn::Result<String> {
-    let (learn, _) = one_cycle(root, seed)?;
+    let (learn, _) = one_cycle(root, seed, seed)?;
     let (loss_as_trained, acc) = learn.validate();
     let batches: Vec<_> = learn.dls.train.epoch(1).take(80).collect();
     for (xb, _) in batches {
@@ -188,16 +195,20 @@ fn bn_check(root: &std::path::Path, seed: u64) -> fastburn::Result<String> {
 fn main() -> fastburn::Result<()> {
     // The allocator setting of the `fastburn` binary, so the bench times what users run.
     fastburn::keep_freed_memory();
-    let root = PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .expect("usage: bench_resnet DATA_DIR [steps|epoch|bn-check [SEED]]"),
-    );
+    let root =
+        PathBuf::from(std::env::args().nth(1).expect(
+            "usage: bench_resnet DATA_DIR [steps|epoch [SEED [DATA_SEED]]|bn-check [SEED]]",
+        ));
     let seed = std::env::args()
         .nth(3)
         .map_or(42, |s| s.parse().expect("SEED is a number"));
     let json = match std::env::args().nth(2).as_deref() {
-        Some("epoch") => epoch(&root, seed)?,
+        Some("epoch") => {
+            let data_seed = std::env::args()
+                .nth(4)
+                .map_or(seed, |s| s.parse().expect("DATA_SEED is a number"));
+            epoch(&root, seed, data_seed)?
+        }
         Some("bn-check") => bn_check(&root, seed)?,
         _ => steps(&root)?,
     };
