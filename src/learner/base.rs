@@ -493,9 +493,9 @@ impl<M: Model> Learner<M> {
         }
         // The model is moved into the step, not cloned: a clone left in `self.model` would share
         // every parameter's buffer, and the optimizer's in-place step would copy each one (47 MB,
-        // on one core, every batch of a ResNet-18). The step does not panic on bad input (it
-        // returns errors through the callbacks); if it did, the process aborts rather than
-        // leaving a learner without a model.
+        // on one core, every batch of a ResNet-18). `Optimizer::step` has no error path: it
+        // maps each parameter to its stepped value. A panic inside it (a bug) aborts the
+        // process rather than leave the learner without a model.
         let opt = &mut self.opt;
         replace_with::replace_with_or_abort(&mut self.model, |model| opt.step(model, &mut grads));
         self.fire(Event::AfterStep, cbs)
