@@ -238,22 +238,11 @@ impl<const N: usize> Backward<Flex, N> for FusedBatchNormBackward {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_util::{floats, max_diff};
     use super::*;
     use burn::nn::BatchNormConfig;
     use burn::tensor::Distribution;
     use std::sync::atomic::Ordering;
-
-    fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-    }
-
-    fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max)
-    }
 
     /// Output, gradients of x, γ, β of `sum(f(bn, x) * r)`, and the running statistics after.
     /// The layer is built afresh (clones of a layer share its running statistics).

@@ -387,22 +387,11 @@ impl Backward<Flex, 2> for BatchedConv2dBackward {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_util::{floats, max_diff};
     use super::*;
     use burn::nn::conv::Conv2dConfig;
     use burn::prelude::Device;
     use burn::tensor::{Distribution, TensorData};
-
-    fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
-    }
-
-    fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max)
-    }
 
     fn conv(c_in: usize, c_out: usize, k: usize, stride: usize, device: &Device) -> Conv2d {
         Conv2dConfig::new([c_in, c_out], [k, k])

@@ -10,6 +10,8 @@ mod linear;
 mod resnet;
 mod simple_cnn;
 mod simple_net;
+#[cfg(test)]
+mod test_util;
 
 use burn::module::Module;
 use burn::prelude::*;
