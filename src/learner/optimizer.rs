@@ -115,6 +115,10 @@ pub struct Optimizer {
     /// Parameters (by path) whose steps are scaled (`Model::step_multipliers`).
     pub step_mults: Vec<(String, f64)>,
     state: BTreeMap<String, ParamState>,
+    /// Parameter updates that had to copy the parameter first, because a clone of the model
+    /// shared its buffer: each costs a copy of the parameter, and the Learner is built to cause
+    /// none (a test counts them).
+    pub(crate) copied_steps: usize,
 }
 
 impl Optimizer {
@@ -131,6 +135,7 @@ impl Optimizer {
             frozen_to: 0,
             step_mults: Vec::new(),
             state: BTreeMap::new(),
+            copied_steps: 0,
         }
     }
 
@@ -381,12 +386,16 @@ impl ModuleMapper for StepMapper<'_> {
             .map_or(1.0, |m| m.1);
         let (opt_func, state) = (self.opt.opt_func, self.opt.state.entry(path).or_default());
         let inner = tensor.inner();
+        let mut copied = false;
         // On the CPU the step runs on the parameter's own buffer (copied only if shared) and reads
         // the gradient where it lies; elsewhere (GPUs) through host vectors.
         let updated = match crate::models::step_flex_in_place(inner, &grad, |p, g| {
             step_in_place(opt_func, &h, mult, p, g, state)
         }) {
-            Ok(updated) => updated,
+            Ok((updated, was_copied)) => {
+                copied = was_copied;
+                updated
+            }
             Err(inner) => {
                 let f32s = |t: Tensor<D>| -> Vec<f32> {
                     let data = t.into_data();
@@ -402,6 +411,7 @@ impl ModuleMapper for StepMapper<'_> {
                 Tensor::<D>::from_data(TensorData::new(p, shape), &device.without_autodiff())
             }
         };
+        self.opt.copied_steps += usize::from(copied);
         let mut updated = Tensor::from_inner(updated);
         if require_grad {
             updated = updated.require_grad();

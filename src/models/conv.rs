@@ -76,26 +76,15 @@ pub(super) fn is_f32(t: &FloatTensor<Flex>) -> bool {
     t.dtype() == DType::F32
 }
 
-thread_local! {
-    /// How many parameters this thread stepped whose buffer was shared (a clone of the model
-    /// alive), so that the step had to copy it first: tests assert a Learner's step copies none.
-    static SHARED_STEPS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// See [`SHARED_STEPS`].
-#[cfg(test)]
-pub(crate) fn shared_parameter_steps() -> usize {
-    SHARED_STEPS.with(|c| c.get())
-}
-
 /// Runs `step(param, grad)` on a Flex parameter's own buffer (copied first only when shared) and
-/// returns the parameter; gives it back unchanged (`Err`) when either tensor is not f32 on Flex.
+/// returns the parameter and whether it had to be copied (its buffer was shared with a clone);
+/// gives it back unchanged (`Err`) when either tensor is not f32 on Flex.
 #[allow(clippy::result_large_err)] // the Err hands the parameter back, unchanged
 pub(crate) fn step_flex_in_place<const D: usize>(
     param: Tensor<D>,
     grad: &Tensor<D>,
     step: impl FnOnce(&mut [f32], &[f32]),
-) -> Result<Tensor<D>, Tensor<D>> {
+) -> Result<(Tensor<D>, bool), Tensor<D>> {
     // Checked on a clone that is dropped at once, so the parameter's buffer stays unshared and
     // `storage_mut` below updates it without copying.
     let flex_f32 = |t: &Tensor<D>| {
@@ -116,11 +105,9 @@ pub(crate) fn step_flex_in_place<const D: usize>(
     if p.layout().contiguous_offsets() != Some((0, n)) {
         p = p.to_contiguous();
     }
-    if p.try_storage_mut::<f32>().is_none() {
-        SHARED_STEPS.with(|c| c.set(c.get() + 1));
-    }
+    let copied = p.try_storage_mut::<f32>().is_none();
     step(&mut p.storage_mut::<f32>()[..n], &floats(&g));
-    Ok(Tensor::from_primitive::<Flex>(p))
+    Ok((Tensor::from_primitive::<Flex>(p), copied))
 }
 
 /// A Flex tensor's values in row-major order (a copy only when it is not contiguous already).

@@ -17,8 +17,6 @@ use burn::module::Module;
 use burn::prelude::*;
 
 pub use batch_norm::{batch_norm, batch_norm_add_relu, batch_norm_relu};
-#[cfg(test)]
-pub(crate) use conv::shared_parameter_steps;
 pub(crate) use conv::step_flex_in_place;
 pub use cpu_conv::simd_level;
 pub use file::{ModelInfo, load_into, load_model, read_model_info, save_model};
