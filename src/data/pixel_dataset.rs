@@ -46,7 +46,13 @@ impl PixelDataset {
         device: &Device,
     ) -> Result<Self> {
         let per: usize = shape.iter().product();
-        if per == 0 || pixels.len() != labels.len() * per {
+        if per == 0 {
+            return Err(Error::Invalid(format!(
+                "an image of {}x{}x{} (channels x height x width) has no pixels",
+                shape[0], shape[1], shape[2]
+            )));
+        }
+        if pixels.len() != labels.len() * per {
             return Err(Error::Invalid(format!(
                 "{} bytes are not {} images of {}x{}x{} (one per label)",
                 pixels.len(),
@@ -208,6 +214,11 @@ mod tests {
                 .contains("10 bytes are not 2 images of 1x2x2"),
             "{err}"
         );
-        assert!(PixelDataset::new(vec![], [1, 0, 2], vec![], &dev).is_err());
+        let err = PixelDataset::new(vec![], [1, 0, 2], vec![], &dev).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("1x0x2 (channels x height x width) has no pixels"),
+            "{err}"
+        );
     }
 }
