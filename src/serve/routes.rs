@@ -147,8 +147,12 @@ async fn predict(State(st): State<Arc<AppState>>, req: Request) -> Result<Respon
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > DRAIN_LIMIT as u64) {
-        // Too large to be worth reading even to throw away: answer and close.
+    if let Some(len) = declared.filter(|&len| len > st.max_body as u64) {
+        // Known to be too large: nothing is kept. Up to DRAIN_LIMIT the body is read and
+        // dropped so the answer reaches the client; above it, answer and close.
+        if len <= DRAIN_LIMIT as u64 {
+            drain(req.into_body(), 0, st.read_timeout).await;
+        }
         return Err(too_large());
     }
     let media_ok = match media.as_deref() {
@@ -252,18 +256,26 @@ async fn read_body(st: &AppState, mut body: axum::body::Body) -> Result<Bytes, A
         };
         seen += data.len();
         if seen > st.max_body {
-            let until = tokio::time::Instant::now() + st.read_timeout.min(DRAIN_TIME);
-            while seen <= DRAIN_LIMIT {
-                match timeout_at(until, body.frame()).await {
-                    Ok(Some(Ok(frame))) => seen += frame.data_ref().map_or(0, |d| d.len()),
-                    _ => break,
-                }
-            }
+            drain(body, seen, st.read_timeout).await;
             return Err(too_large());
         }
         kept.extend_from_slice(&data);
     }
     Ok(Bytes::from(kept))
+}
+
+/// Reads and drops the rest of `body` (of which `seen` bytes were read already) until
+/// [`DRAIN_LIMIT`] bytes in all or [`DRAIN_TIME`] (at most `read_timeout`), so a client still
+/// sending finishes and reads the answer.
+async fn drain(mut body: axum::body::Body, mut seen: usize, read_timeout: Duration) {
+    use http_body_util::BodyExt;
+    let until = tokio::time::Instant::now() + read_timeout.min(DRAIN_TIME);
+    while seen <= DRAIN_LIMIT {
+        match timeout_at(until, body.frame()).await {
+            Ok(Some(Ok(frame))) => seen += frame.data_ref().map_or(0, |d| d.len()),
+            _ => break,
+        }
+    }
 }
 
 fn too_large() -> ApiError {
