@@ -470,58 +470,51 @@ fn step_in_place(
     s.step += 1;
     let decay = (1.0 - h.lr * h.wd) as f32;
     let lr = h.lr * mult;
+    // The chapter's `BasicOptim` (`p -= lr * g`, no weight decay) and SGD without momentum
+    // (momentum is decided when the optimizer is built, as fastai's `SGD` picks `sgd_step` for
+    // `mom=0`: a schedule that moves `mom` then changes nothing) are one update.
+    let plain_decay = match opt {
+        OptFunc::Basic => Some(1.0),
+        OptFunc::Sgd { mom: 0.0, .. } => Some(decay),
+        _ => None,
+    };
+    if let Some(decay) = plain_decay {
+        let lr = lr as f32;
+        let f = |p: &mut [f32], g: &[f32]| {
+            for (p, g) in p.iter_mut().zip(g) {
+                *p = *p * decay - g * lr;
+            }
+        };
+        if parallel {
+            p.par_chunks_mut(CHUNK)
+                .zip(g.par_chunks(CHUNK))
+                .for_each(|(p, g)| f(p, g));
+        } else {
+            f(p, g);
+        }
+        return;
+    }
     match opt {
-        OptFunc::Basic => {
+        OptFunc::Basic => unreachable!("stepped above"),
+        OptFunc::Sgd { .. } => {
             let lr = lr as f32;
-            let f = |p: &mut [f32], g: &[f32]| {
-                for (p, g) in p.iter_mut().zip(g) {
-                    *p -= g * lr;
+            if s.grad_avg.len() != p.len() {
+                s.grad_avg = vec![0.0; p.len()];
+            }
+            let mom = h.mom as f32;
+            let f = |p: &mut [f32], m: &mut [f32], g: &[f32]| {
+                for i in 0..p.len() {
+                    m[i] = m[i] * mom + g[i];
+                    p[i] = p[i] * decay - m[i] * lr;
                 }
             };
             if parallel {
                 p.par_chunks_mut(CHUNK)
+                    .zip(s.grad_avg.par_chunks_mut(CHUNK))
                     .zip(g.par_chunks(CHUNK))
-                    .for_each(|(p, g)| f(p, g));
+                    .for_each(|((p, m), g)| f(p, m, g));
             } else {
-                f(p, g);
-            }
-        }
-        // Momentum is decided when the optimizer is built, as fastai's `SGD` picks `sgd_step`
-        // for `mom=0`: a schedule that moves `mom` then changes nothing.
-        OptFunc::Sgd { mom: built_mom, .. } => {
-            let lr = lr as f32;
-            if built_mom == 0.0 {
-                let f = |p: &mut [f32], g: &[f32]| {
-                    for (p, g) in p.iter_mut().zip(g) {
-                        *p = *p * decay - g * lr;
-                    }
-                };
-                if parallel {
-                    p.par_chunks_mut(CHUNK)
-                        .zip(g.par_chunks(CHUNK))
-                        .for_each(|(p, g)| f(p, g));
-                } else {
-                    f(p, g);
-                }
-            } else {
-                if s.grad_avg.len() != p.len() {
-                    s.grad_avg = vec![0.0; p.len()];
-                }
-                let mom = h.mom as f32;
-                let f = |p: &mut [f32], m: &mut [f32], g: &[f32]| {
-                    for i in 0..p.len() {
-                        m[i] = m[i] * mom + g[i];
-                        p[i] = p[i] * decay - m[i] * lr;
-                    }
-                };
-                if parallel {
-                    p.par_chunks_mut(CHUNK)
-                        .zip(s.grad_avg.par_chunks_mut(CHUNK))
-                        .zip(g.par_chunks(CHUNK))
-                        .for_each(|((p, m), g)| f(p, m, g));
-                } else {
-                    f(p, &mut s.grad_avg, g);
-                }
+                f(p, &mut s.grad_avg, g);
             }
         }
         OptFunc::Adam { .. } => {
