@@ -47,7 +47,8 @@ impl ImageStack {
 
     /// The stack as `[n, height, width]` floats in 0..=1: the chapter's `.float()/255`.
     pub fn to_tensor(&self, device: &Device) -> Tensor<3> {
-        let floats: Vec<f32> = self.pixels.iter().map(|&p| p as f32 / 255.0).collect();
+        let mut floats = vec![0f32; self.pixels.len()];
+        super::pixel_dataset::bytes_to_unit(&self.pixels, &mut floats);
         Tensor::from_data(
             TensorData::new(floats, [self.len(), self.height, self.width]),
             device,
