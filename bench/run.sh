@@ -5,6 +5,7 @@
 #   bench/run.sh [load|train|resnet|all] [DATA]
 #       load   PNGs into one tensor (fastburn vs the chapter's torch.stack code)
 #       train  the chapter's Linear (10 epochs) and simple_net (40 epochs) Learners vs fastai's
+#              (each side fits the pair REPEATS times, default 5; the ratio is of the medians)
 #       resnet ResNet-18: a training step (phases, GFLOP/s) and fit_one_cycle(1, 0.1) vs fastai's
 #              (SEEDS="42 1 2" runs the epoch once per seed on each side; default 42)
 #       mnist  all ten digits: `fastburn train --dataset mnist` end to end (time to its final
@@ -82,16 +83,22 @@ PY
 fi
 
 if [ "$which" = train ] || [ "$which" = all ]; then
-echo "== workload: the chapter's Learners, timed around fit (Linear 10 epochs lr 1.0, simple_net 40 epochs lr 0.1)"
-rust=$(target/release/examples/bench_train "$data")
-py=$("$venv/bin/python" bench/train_fastai.py "$data")
+echo "== workload: the chapter's Learners, timed around fit (Linear 10 epochs lr 1.0, simple_net 40 epochs lr 0.1), each side $repeats times from seed 42"
+rust=$(target/release/examples/bench_train "$data" "$repeats")
+py=$("$venv/bin/python" bench/train_fastai.py "$data" "$repeats")
 python3 - "$rust" "$py" <<'PY'
-import json, sys
+import json, statistics, sys
 r, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(f"{'':12} {'fastburn s':>10} {'fastai s':>9} {'ratio':>7} {'fastburn acc':>13} {'fastai acc':>11}")
+med = lambda side, k: statistics.median(side[k]["seconds"])
+span = lambda side, k: f"{min(side[k]['seconds']):.2f}-{max(side[k]['seconds']):.2f}"
+print(f"{'':12} {'fastburn s (median, range)':>27} {'fastai s (median, range)':>25} {'ratio':>7} {'fastburn acc':>13} {'fastai acc':>11}")
 for k in ("linear", "simple_net"):
-    print(f"{k:12} {r[k]['seconds']:>10.2f} {p[k]['seconds']:>9.2f} {p[k]['seconds'] / r[k]['seconds']:>6.1f}x"
-          f" {r[k]['accuracy']:>13.4f} {p[k]['accuracy']:>11.4f}")
+    print(f"{k:12} {med(r, k):>8.2f} ({span(r, k):>11}) {'':5} {med(p, k):>7.2f} ({span(p, k):>11}) {'':3}"
+          f" {med(p, k) / med(r, k):>6.1f}x {r[k]['accuracy'][0]:>13.4f} {p[k]['accuracy'][0]:>11.4f}")
+    for name, side in (("fastburn", r), ("fastai", p)):
+        if len(set(side[k]["accuracy"])) > 1:
+            print(f"  note: {name}'s {k} accuracy differed between repeats: {side[k]['accuracy']}")
+print("ratio: fastai's median time / fastburn's median time")
 PY
 fi
 

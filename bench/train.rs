@@ -1,8 +1,11 @@
 //! Bench workload (fastburn side): the chapter's two Learners on MNIST_SAMPLE, timed around `fit`
 //! only — a Linear model 10 epochs at lr 1.0, then `simple_net` 40 epochs at lr 0.1 (SGD,
-//! mnist_loss, batch size 256). Prints one JSON line.
+//! mnist_loss, batch size 256). The pair runs `REPEATS` times (default 5), each time from seed
+//! 42, so every repeat trains the same models; it prints one JSON line with each model's times.
+//! Why repeats: a Linear fit takes ~0.06 s, and this shared machine sometimes runs a whole process
+//! 2-3x slower; the median of several fits is what the ratio uses, on both sides.
 //!
-//! `cargo run --release --example bench_train -- DATA_DIR`
+//! `cargo run --release --example bench_train -- DATA_DIR [REPEATS]`
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -36,12 +39,30 @@ fn main() -> fastburn::Result<()> {
             .nth(1)
             .expect("usage: bench_train DATA_DIR"),
     );
+    let repeats: usize = std::env::args()
+        .nth(2)
+        .map_or(5, |s| s.parse().expect("REPEATS is a number"));
     let dev = device();
-    dev.seed(42);
-    let (lin_s, lin_acc) = fit(&root, linear(28 * 28, 1, &dev), 10, 1.0)?;
-    let (net_s, net_acc) = fit(&root, simple_net(28 * 28, 30, 1, &dev), 40, 0.1)?;
+    let (mut lin, mut net) = (Vec::new(), Vec::new());
+    for _ in 0..repeats.max(1) {
+        dev.seed(42);
+        lin.push(fit(&root, linear(28 * 28, 1, &dev), 10, 1.0)?);
+        net.push(fit(&root, simple_net(28 * 28, 30, 1, &dev), 40, 0.1)?);
+    }
     println!(
-        "{{\"linear\": {{\"seconds\": {lin_s:.4}, \"accuracy\": {lin_acc:.4}}}, \"simple_net\": {{\"seconds\": {net_s:.4}, \"accuracy\": {net_acc:.4}}}}}"
+        "{{\"linear\": {}, \"simple_net\": {}}}",
+        json(&lin),
+        json(&net)
     );
     Ok(())
+}
+
+/// `{"seconds": [...], "accuracy": [...]}` for one model's repeats.
+fn json(runs: &[(f64, f32)]) -> String {
+    let list = |v: Vec<String>| v.join(", ");
+    format!(
+        "{{\"seconds\": [{}], \"accuracy\": [{}]}}",
+        list(runs.iter().map(|r| format!("{:.4}", r.0)).collect()),
+        list(runs.iter().map(|r| format!("{:.4}", r.1)).collect())
+    )
 }

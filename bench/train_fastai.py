@@ -1,7 +1,8 @@
 """Bench workload (fastai side): the chapter's own code for its two Learners, timed around
-`learn.fit` only, without progress bar or logging.
+`learn.fit` only, without progress bar or logging. The pair of fits runs REPEATS times (default
+5), each from seed 42, as bench_train does; it prints each model's times and accuracies.
 
-    python train_fastai.py DATA_DIR
+    python train_fastai.py DATA_DIR [REPEATS]
 """
 import json
 import sys
@@ -9,10 +10,10 @@ import time
 
 import torch
 from fastai.vision.all import (DataLoader, DataLoaders, Learner, Path, SGD, Image, nn,
-                               tensor)
+                               set_seed, tensor)
 
 path = Path(sys.argv[1])
-torch.manual_seed(42)
+repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 
 
 def stack(folder):
@@ -49,9 +50,14 @@ def fit(model, epochs, lr):
         start = time.perf_counter()
         learn.fit(epochs, lr)
         seconds = time.perf_counter() - start
-    return {"seconds": seconds, "accuracy": float(learn.recorder.values[-1][2])}
+    return seconds, float(learn.recorder.values[-1][2])
 
 
-linear = fit(nn.Linear(28 * 28, 1), 10, 1.0)
-simple_net = fit(nn.Sequential(nn.Linear(28 * 28, 30), nn.ReLU(), nn.Linear(30, 1)), 40, 0.1)
-print(json.dumps({"linear": linear, "simple_net": simple_net}))
+runs = {"linear": [], "simple_net": []}
+for _ in range(max(repeats, 1)):
+    set_seed(42)  # torch, random (fastai's DataLoader shuffles with it) and numpy
+    runs["linear"].append(fit(nn.Linear(28 * 28, 1), 10, 1.0))
+    runs["simple_net"].append(
+        fit(nn.Sequential(nn.Linear(28 * 28, 30), nn.ReLU(), nn.Linear(30, 1)), 40, 0.1))
+print(json.dumps({k: {"seconds": [round(s, 4) for s, _ in v], "accuracy": [round(a, 4) for _, a in v]}
+                  for k, v in runs.items()}))
