@@ -6,7 +6,8 @@
 #       load   PNGs into one tensor (fastburn vs the chapter's torch.stack code)
 #       train  the chapter's Linear (10 epochs) and simple_net (40 epochs) Learners vs fastai's
 #              (each side fits the pair REPEATS times, default 5; the ratio is of the medians)
-#       resnet ResNet-18: a training step (phases, GFLOP/s) and fit_one_cycle(1, 0.1) vs fastai's
+#       resnet ResNet-18: a training step (phases, GFLOP/s; the two sides in turn STEP_REPEATS
+#              times, default 3, ratio of the medians) and fit_one_cycle(1, 0.1) vs fastai's
 #              (SEEDS="42 1 2" runs the epoch once per seed on each side; default 42)
 #       mnist  all ten digits: `fastburn train --dataset mnist` end to end (time to its final
 #              accuracy) vs fastai's ResNet-18 recipe, whose time-to-99.5% is bounded below by
@@ -103,18 +104,28 @@ PY
 fi
 
 if [ "$which" = resnet ]; then
-echo "== workload: ResNet-18 training step, batch of 64 (median of 10 after 2 warm-up steps)"
-rust=$(target/release/examples/bench_resnet "$data" steps)
-py=$("$venv/bin/python" bench/resnet_fastai.py "$data" steps)
-echo "fastburn: $rust"
-echo "pytorch:  $py"
-python3 - "$rust" "$py" <<'PY'
-import json, sys
-r, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(f"step: fastburn {r['gflops']:.1f} GFLOP/s, pytorch {p['gflops']:.1f} GFLOP/s; "
-      f"fastburn step time is {r['step_s'] / p['step_s']:.2f}x pytorch's")
+step_repeats=${STEP_REPEATS:-3}
+echo "== workload: ResNet-18 training step, batch of 64 (median of 10 after 2 warm-up steps), both sides in turn, $step_repeats times"
+pairs=()
+for _ in $(seq "$step_repeats"); do
+  pairs+=("$(target/release/examples/bench_resnet "$data" steps)")
+  pairs+=("$("$venv/bin/python" bench/resnet_fastai.py "$data" steps)")
+done
+python3 - "${pairs[@]}" <<'PY'
+import json, statistics, sys
+rows = [json.loads(a) for a in sys.argv[1:]]
+pairs = list(zip(rows[0::2], rows[1::2]))
+for i, (r, p) in enumerate(pairs, 1):
+    print(f"pair {i}: fastburn {r['step_s']:.3f} s ({r['gflops']:.1f} GFLOP/s), pytorch {p['step_s']:.3f} s "
+          f"({p['gflops']:.1f} GFLOP/s): fastburn's time {r['step_s'] / p['step_s']:.2f}x pytorch's")
+rs, ps = (statistics.median(x['step_s'] for x in side) for side in (rows[0::2], rows[1::2]))
+gf = statistics.median(r['gflops'] for r, _ in pairs)
+pgf = statistics.median(p['gflops'] for _, p in pairs)
+print(f"step (medians of the {len(pairs)} runs): fastburn {rs:.3f} s, {gf:.1f} GFLOP/s; pytorch {ps:.3f} s, {pgf:.1f} GFLOP/s; "
+      f"fastburn step time is {rs / ps:.2f}x pytorch's")
+r = min((r for r, _ in pairs), key=lambda r: abs(r['step_s'] - rs))
 t = r['step_s']
-print("fastburn step: " + ", ".join(f"{k} {100 * r[k + '_s'] / t:.0f}%" for k in ("data", "forward", "backward", "optimizer")))
+print("fastburn step (its median run): " + ", ".join(f"{k} {100 * r[k + '_s'] / t:.0f}%" for k in ("data", "forward", "backward", "optimizer")))
 print(f"fastburn's CPU kernels ran at: {r['kernels']}")
 print(f"Burn's own layers, for reference: one 64->64 3x3 conv fwd+bwd {1000 * r['conv64_s']:.1f} ms; one BatchNorm(64) fwd+bwd {1000 * r['bn64_s']:.1f} ms")
 print(f"optimizer step alone: fastai Adam {r['fastai_adam_s']:.3f} s, SGD+momentum {r['sgd_mom_s']:.3f} s, SGD {r['sgd_s']:.3f} s")
