@@ -15,6 +15,7 @@
 #       data   building a training batch (decode, resize, augment) against a training step
 #              (fastburn only: it asks whether the data keeps up)
 #              ("all" runs load and train; resnet takes tens of minutes, so it runs on request)
+#       TORCH_ISA=avx2 holds PyTorch to AVX2 (oneDNN, ATen, MKL) on an AVX-512 machine
 #       DATA   an extracted MNIST_SAMPLE folder or its .tgz
 #              (default: $FASTBURN_SHARED_DATA or ../shared/data, mnist_sample.tgz)
 #
@@ -45,6 +46,13 @@ if ! "$venv/bin/python" -c "import torch, fastai" 2>/dev/null; then
   python3 -m venv --without-pip "$venv"
   python3 -m pip --python "$venv/bin/python" install -q torch fastai
 fi
+
+# TORCH_ISA=avx2 holds PyTorch to AVX2 on an AVX-512 machine (oneDNN, ATen and MKL): a stand-in
+# for an AVX2-only CPU's instruction set, not for the rest of such a machine.
+if [ "${TORCH_ISA:-}" = avx2 ]; then
+  export ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2
+fi
+echo "pytorch: $("$venv/bin/python" -c 'import torch; print(f"torch {torch.__version__}, kernels at {torch.backends.cpu.get_cpu_capability()}")' 2>/dev/null)"
 
 cargo build --release --quiet --example bench_load --example bench_train --example bench_resnet \
   --example bench_data --bin fastburn
