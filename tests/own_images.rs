@@ -122,6 +122,8 @@ fn a_folder_of_photos_trains_and_predicts_through_the_cli() {
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stdout}{stderr}");
     assert!(stderr.contains("warning: skipping") && stderr.contains("broken.jpg"));
+    // The warning says why; it does not tell the user to pass the flag they passed.
+    assert!(!stderr.contains("--skip-bad"), "{stderr}");
     assert!(stdout.contains("final accuracy"), "{stdout}");
     let info = fastburn::models::read_model_info(&model).unwrap();
     assert_eq!(info.vocab, ["blue", "red"]);
@@ -149,6 +151,25 @@ fn a_folder_of_photos_trains_and_predicts_through_the_cli() {
             && (stdout.contains(": red (probability") || stdout.contains(": blue (probability")),
         "{stdout}"
     );
+
+    // predict on the broken file: one line naming it, and no flag `predict` does not have.
+    let out = fastburn(
+        &home,
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            broken.to_str().unwrap(),
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("broken.jpg") && stderr.contains("image viewer"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--skip-bad"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 
     // No train/valid folders: --valid-pct holds out a quarter at random.
     let flat = dir.path().join("flat");

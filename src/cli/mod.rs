@@ -35,7 +35,8 @@ pub enum Command {
     /// Train a model (on MNIST_SAMPLE's 3s and 7s, all ten MNIST digits, or your own folder) and
     /// print fastai's epoch table.
     Train(train::TrainArgs),
-    /// Classify one 28x28 PNG with a saved model.
+    /// Classify one image (PNG, JPEG, ...) with a saved model, prepared as its validation images
+    /// were.
     Predict(predict::PredictArgs),
     /// Sweep the learning rate and suggest one (fastai's lr_find); saves the plot.
     LrFind(lr_find::LrFindArgs),

@@ -73,12 +73,14 @@ pub fn decode_oriented<R: std::io::BufRead + std::io::Seek>(
     Ok(img)
 }
 
-/// Open and decode one image file; the error names the file, what it really is, and the fix.
+/// Open and decode one image file; the error names the file, what it really is and the formats
+/// that are read. The fix depends on the command (`train` can skip the file, `predict` cannot),
+/// so the caller adds it.
 pub fn open_image(path: &Path) -> Result<DynamicImage> {
     let bytes = std::fs::read(path).at(path)?;
     decode_image(&bytes).map_err(|reason| Error::BadImage {
         path: path.to_path_buf(),
-        reason: format!("{reason}; remove or replace the file, or pass --skip-bad to skip it"),
+        reason,
     })
 }
 

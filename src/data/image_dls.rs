@@ -269,7 +269,9 @@ impl DataBlock {
                 };
                 return Err(Error::BadImage {
                     path: path.clone(),
-                    reason: format!("{reason}{more}"),
+                    reason: format!(
+                        "{reason}; remove or replace the file, or pass --skip-bad to skip it{more}"
+                    ),
                 });
             }
             for (path, reason) in &found.bad {

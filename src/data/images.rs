@@ -128,6 +128,17 @@ pub fn load_images_resized(paths: &[PathBuf], size: (usize, usize)) -> Result<Im
     decode_all(paths, Some(size))
 }
 
+/// [`read_gray`] for one file of a data set: an unreadable one is to be removed or replaced.
+fn read_in_folder(path: &Path) -> Result<(Vec<u8>, usize, usize)> {
+    read_gray(path).map_err(|e| match e {
+        Error::BadImage { path, reason } => Error::BadImage {
+            path,
+            reason: format!("{reason}; remove or replace the file"),
+        },
+        e => e,
+    })
+}
+
 /// Decode in parallel; without `resize`, every image must have the first one's size.
 fn decode_all(paths: &[PathBuf], resize: Option<(usize, usize)>) -> Result<ImageStack> {
     let first = paths
@@ -136,14 +147,14 @@ fn decode_all(paths: &[PathBuf], resize: Option<(usize, usize)>) -> Result<Image
     let (height, width) = match resize {
         Some(size) => size,
         None => {
-            let (_, h, w) = read_gray(first)?;
+            let (_, h, w) = read_in_folder(first)?;
             (h, w)
         }
     };
     let decoded: Vec<Vec<u8>> = paths
         .par_iter()
         .map(|p| {
-            let (px, h, w) = read_gray(p)?;
+            let (px, h, w) = read_in_folder(p)?;
             if (h, w) == (height, width) {
                 return Ok(px);
             }
