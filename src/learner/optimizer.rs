@@ -466,36 +466,40 @@ fn step_in_place(
     s: &mut ParamState,
 ) {
     const CHUNK: usize = 1 << 14;
+    // The loops below zip the slices, which would stop at the shorter one.
+    assert_eq!(
+        p.len(),
+        g.len(),
+        "a gradient of another shape than its parameter"
+    );
     let parallel = p.len() >= 4 * CHUNK;
     s.step += 1;
     let decay = (1.0 - h.lr * h.wd) as f32;
     let lr = h.lr * mult;
-    // The chapter's `BasicOptim` (`p -= lr * g`, no weight decay) and SGD without momentum
-    // (momentum is decided when the optimizer is built, as fastai's `SGD` picks `sgd_step` for
-    // `mom=0`: a schedule that moves `mom` then changes nothing) are one update.
-    let plain_decay = match opt {
-        OptFunc::Basic => Some(1.0),
-        OptFunc::Sgd { mom: 0.0, .. } => Some(decay),
-        _ => None,
-    };
-    if let Some(decay) = plain_decay {
-        let lr = lr as f32;
-        let f = |p: &mut [f32], g: &[f32]| {
-            for (p, g) in p.iter_mut().zip(g) {
-                *p = *p * decay - g * lr;
-            }
-        };
-        if parallel {
-            p.par_chunks_mut(CHUNK)
-                .zip(g.par_chunks(CHUNK))
-                .for_each(|(p, g)| f(p, g));
-        } else {
-            f(p, g);
-        }
-        return;
-    }
     match opt {
-        OptFunc::Basic => unreachable!("stepped above"),
+        // The chapter's `BasicOptim` (`p -= lr * g`, no weight decay) and SGD without momentum
+        // (momentum is decided when the optimizer is built, as fastai's `SGD` picks `sgd_step`
+        // for `mom=0`: a schedule that moves `mom` then changes nothing) are one update.
+        OptFunc::Basic | OptFunc::Sgd { mom: 0.0, .. } => {
+            let decay = if matches!(opt, OptFunc::Basic) {
+                1.0
+            } else {
+                decay
+            };
+            let lr = lr as f32;
+            let f = |p: &mut [f32], g: &[f32]| {
+                for (p, g) in p.iter_mut().zip(g) {
+                    *p = *p * decay - g * lr;
+                }
+            };
+            if parallel {
+                p.par_chunks_mut(CHUNK)
+                    .zip(g.par_chunks(CHUNK))
+                    .for_each(|(p, g)| f(p, g));
+            } else {
+                f(p, g);
+            }
+        }
         OptFunc::Sgd { .. } => {
             let lr = lr as f32;
             if s.grad_avg.len() != p.len() {
@@ -503,9 +507,9 @@ fn step_in_place(
             }
             let mom = h.mom as f32;
             let f = |p: &mut [f32], m: &mut [f32], g: &[f32]| {
-                for i in 0..p.len() {
-                    m[i] = m[i] * mom + g[i];
-                    p[i] = p[i] * decay - m[i] * lr;
+                for ((p, m), g) in p.iter_mut().zip(m).zip(g) {
+                    *m = *m * mom + g;
+                    *p = *p * decay - *m * lr;
                 }
             };
             if parallel {
@@ -526,14 +530,15 @@ fn step_in_place(
             let debias2 = 1.0 - h.sqr_mom.powi(s.step as i32);
             let (mom, sqr_mom, eps) = (h.mom as f32, h.sqr_mom as f32, h.eps as f32);
             let (step_size, inv_debias2) = ((lr / debias1) as f32, (1.0 / debias2) as f32);
+            // Iterators over the four slices, not indices: no bounds checks in the loop, so it
+            // compiles to SIMD.
             let f = |p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]| {
-                for i in 0..p.len() {
-                    let gi = g[i];
-                    let mi = m[i] * mom + gi * (1.0 - mom);
-                    let vi = v[i] * sqr_mom + gi * gi * (1.0 - sqr_mom);
-                    m[i] = mi;
-                    v[i] = vi;
-                    p[i] = p[i] * decay - step_size * mi / ((vi * inv_debias2).sqrt() + eps);
+                for (((p, m), v), &g) in p.iter_mut().zip(m).zip(v).zip(g) {
+                    let mi = *m * mom + g * (1.0 - mom);
+                    let vi = *v * sqr_mom + g * g * (1.0 - sqr_mom);
+                    *m = mi;
+                    *v = vi;
+                    *p = *p * decay - step_size * mi / ((vi * inv_debias2).sqrt() + eps);
                 }
             };
             if parallel {
