@@ -262,6 +262,9 @@ fn routes_answer_and_match_fastburn_predict() {
         assert_eq!(json["class"], singles[0]["class"]);
         let (status, json) = server.post("application/octet-stream", first);
         assert_eq!((status, &json["class"]), (200, &singles[0]["class"]));
+        // What `curl --data-binary @digit.png` sends when no -H is given.
+        let (status, json) = server.post("application/x-www-form-urlencoded", first);
+        assert_eq!((status, &json["class"]), (200, &singles[0]["class"]));
         let (ct, body) = multipart(&[("image", first)]);
         let (status, json) = server.post(&ct, &body);
         assert_eq!(status, 200, "{json}");
@@ -470,6 +473,13 @@ fn bad_input_gets_a_json_error_and_the_server_keeps_serving() {
             "not an image",
         ),
         (
+            "a form's fields, not an image",
+            "application/x-www-form-urlencoded",
+            b"image=digit.png",
+            400,
+            "not a readable image",
+        ),
+        (
             "JSON content type",
             "application/json",
             b"{}",
@@ -567,6 +577,11 @@ fn bad_input_gets_a_json_error_and_the_server_keeps_serving() {
         assert_eq!(r.status().as_u16(), want, "{method} {path}");
         let json: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
         assert!(json["error"].is_string(), "{method} {path}: {json}");
+        // Both name the routes there are: the fix for a wrong method or path.
+        assert!(
+            json["error"].as_str().unwrap().contains("POST /predict"),
+            "{method} {path}: {json}"
+        );
     }
 
     // A client that sends half its body and stalls: 408 after --read-timeout.

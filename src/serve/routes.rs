@@ -127,12 +127,16 @@ async fn not_found(req: Request) -> ApiError {
 async fn method_not_allowed(req: Request) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+        format!(
+            "{} is not allowed on {}; the routes are GET /, GET /health, GET /model, POST /predict",
+            req.method(),
+            req.uri().path()
+        ),
     )
 }
 
-/// `POST /predict`: one image as the body (`Content-Type: image/*`, `application/octet-stream`
-/// or none), or one or more as multipart fields named `image`. One image gives one JSON object,
+/// `POST /predict`: one image as the body (`Content-Type: image/*`, `application/octet-stream`,
+/// curl's default `application/x-www-form-urlencoded`, or none), or one or more as multipart fields named `image`. One image gives one JSON object,
 /// several a JSON array in the order sent.
 async fn predict(State(st): State<Arc<AppState>>, req: Request) -> Result<Response, ApiError> {
     let content_type = req
@@ -155,8 +159,16 @@ async fn predict(State(st): State<Arc<AppState>>, req: Request) -> Result<Respon
         }
         return Err(too_large());
     }
+    // `application/x-www-form-urlencoded` is what `curl --data-binary @digit.png` sends unless
+    // told otherwise; its bytes are the file's, and a real form's `key=value` text fails
+    // decoding with an error that says what the body is.
     let media_ok = match media.as_deref() {
-        None | Some("application/octet-stream" | "multipart/form-data") => true,
+        None
+        | Some(
+            "application/octet-stream"
+            | "application/x-www-form-urlencoded"
+            | "multipart/form-data",
+        ) => true,
         Some(m) => m.starts_with("image/"),
     };
     if !media_ok {
