@@ -171,6 +171,35 @@ fn a_folder_of_photos_trains_and_predicts_through_the_cli() {
     assert!(!stderr.contains("--skip-bad"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 
+    // interpret reads the same folder: it stops on the broken file as train did (the flag it
+    // names exists there too), and with --skip-bad it reports and draws its pictures.
+    let pictures = dir.path().join("interpret");
+    let interpret = |extra: &[&str]| {
+        let mut args = vec![
+            "interpret",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            data_s,
+            "--out",
+            pictures.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        fastburn(&home, &args)
+    };
+    let out = interpret(&[]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("broken.jpg") && stderr.contains("--skip-bad"),
+        "{stderr}"
+    );
+    let out = interpret(&["--skip-bad"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("valid accuracy"), "{stdout}");
+    assert!(pictures.join("confusion_matrix.png").is_file());
+
     // No train/valid folders: --valid-pct holds out a quarter at random.
     let flat = dir.path().join("flat");
     make_folder(&flat, &[("", 8)]);

@@ -28,6 +28,9 @@ pub struct InterpretArgs {
     /// The --valid-pct the model was trained with
     #[arg(long, value_name = "P")]
     pub valid_pct: Option<f64>,
+    /// Skip unreadable files with a warning (as train; pass it if the model was trained with it)
+    #[arg(long)]
+    pub skip_bad: bool,
 }
 
 pub fn run(cfg: &Config, args: &InterpretArgs) -> Result<()> {
@@ -52,6 +55,7 @@ pub fn run(cfg: &Config, args: &InterpretArgs) -> Result<()> {
         channels: Some(info.item_tfms.channels),
         size: info.item_tfms.size,
         method: info.item_tfms.method,
+        skip_bad: args.skip_bad,
         ..FolderOptions::default()
     };
     let dls = ImageDataLoaders::from_folder(&args.data, &opts, &device)?;
