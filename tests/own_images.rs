@@ -347,3 +347,49 @@ fn grey_stays_grey_and_colour_stays_colour() {
     let grey = &x[per..2 * per];
     assert_eq!(&grey[..576], &grey[576..1152]);
 }
+
+/// A folder whose training images hold one class (all pictures in one folder, say) is refused
+/// with the layout that works, as is a run of zero epochs; neither trains nor saves anything.
+#[test]
+fn one_class_or_zero_epochs_is_one_line_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let data = dir.path().join("reds");
+    make_folder(&dir.path().join("two"), &[("", 4)]);
+    make_folder(&dir.path().join("spare"), &[("", 4)]);
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::rename(dir.path().join("spare/red"), data.join("red")).unwrap();
+    let model = dir.path().join("m.fbm");
+    let train = |data: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--model",
+            "simple-cnn",
+            "--data",
+            data.to_str().unwrap(),
+            "--size",
+            "16",
+            "--save",
+            model.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        fastburn(&home, &args)
+    };
+    let out = train(&data, &[]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        stderr.contains(data.to_str().unwrap())
+            && stderr.contains("one class")
+            && stderr.contains("red"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(!model.exists());
+
+    let out = train(&dir.path().join("two"), &["--epochs", "0"]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    assert!(stderr.contains("--epochs"), "{stderr}");
+    assert!(!model.exists());
+}

@@ -73,7 +73,8 @@ pub struct TrainArgs {
     /// Save the trained model here (written atomically)
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
-    /// Print only the final accuracy: no epoch table, no progress bar
+    /// No epoch table and no progress bar: the lines that say what is trained on what, then the
+    /// final accuracy
     #[arg(long, short)]
     pub quiet: bool,
     /// Write a checkpoint (model, optimizer, schedule position, RNG, history) into DIR after
@@ -285,9 +286,9 @@ pub fn train_on(cfg: &Config, resolved: &Resolved, args: &TrainArgs) -> Result<(
         Arch::Resnet18 | Arch::Resnet34 => (args.epochs.unwrap_or(1), args.lr.unwrap_or(0.1)),
         Arch::SimpleCnn => (args.epochs.unwrap_or(1), args.lr.unwrap_or(0.1)),
     };
-    if !(lr.is_finite() && lr > 0.0) || args.bs == Some(0) {
+    if !(lr.is_finite() && lr > 0.0) || args.bs == Some(0) || epochs == 0 {
         return Err(Error::Invalid(
-            "--lr must be a positive number and --bs at least 1".into(),
+            "--lr must be a positive number, --bs and --epochs at least 1".into(),
         ));
     }
     if args.resume && args.checkpoint.is_none() {
@@ -310,7 +311,19 @@ pub fn train_on(cfg: &Config, resolved: &Resolved, args: &TrainArgs) -> Result<(
     );
     let device = cfg.device();
     device.seed(args.seed);
+    let data_path = resolved.path.clone();
     let dls = loaders(cfg, resolved, args)?;
+    if dls.vocab.len() < 2 {
+        // A model of one class is always right and learns nothing: most likely the folder's
+        // layout is not what the user meant.
+        return Err(Error::Invalid(format!(
+            "{}: its training images have one class ({:?}); a classifier needs two or more: put \
+             each class's images in a folder named after it (<class>/, or train/<class>/ and \
+             valid/<class>/)",
+            data_path.display(),
+            dls.vocab
+        )));
+    }
     let (c, size) = (dls.item_tfms.channels, dls.item_tfms.size);
     println!(
         "images: {} train, {} valid, classes {:?}, batch size {}{}",
