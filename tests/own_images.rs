@@ -203,6 +203,13 @@ fn a_folder_of_photos_trains_and_predicts_through_the_cli() {
     // No train/valid folders: --valid-pct holds out a quarter at random.
     let flat = dir.path().join("flat");
     make_folder(&flat, &[("", 8)]);
+    let out = fastburn(&home, &["data", "check", flat.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("  red: 8\n") && stdout.contains("no train/ and valid/ folders"),
+        "{stdout}"
+    );
     let out = fastburn(
         &home,
         &[

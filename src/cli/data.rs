@@ -114,8 +114,19 @@ fn check(dir: &std::path::Path) -> Result<()> {
         files.len() - good
     );
     for (class, splits) in &counts {
-        let parts: Vec<String> = splits.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        let parts: Vec<String> = splits
+            .iter()
+            .map(|(s, n)| match s.as_str() {
+                "-" => n.to_string(),
+                _ => format!("{s} {n}"),
+            })
+            .collect();
         println!("  {class}: {}", parts.join(", "));
+    }
+    if counts.values().any(|splits| splits.contains_key("-")) {
+        println!(
+            "  (no train/ and valid/ folders: train holds out 20% at random, or --valid-pct P)"
+        );
     }
     if let (Some(small), Some(large)) = (
         sizes.keys().min_by_key(|(h, w)| h * w),
