@@ -348,10 +348,16 @@ fn train_save_predict_and_same_seed_same_numbers() {
             big.to_str().unwrap(),
         ],
     );
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
     assert!(
-        text(&out.stderr).contains("32x32") && text(&out.stderr).contains("big.png"),
-        "{}",
-        text(&out.stderr)
+        stderr.contains("32x32") && stderr.contains("big.png"),
+        "{stderr}"
+    );
+    // The fix predict can offer: predict has no --size; the vision models resize.
+    assert!(
+        stderr.contains("28x28") && stderr.contains("simple-cnn") && !stderr.contains("--size"),
+        "{stderr}"
     );
 
     // A learning rate that overflows: stops with the epoch and batch named.

@@ -29,11 +29,15 @@ pub fn run(cfg: &Config, args: &PredictArgs) -> Result<()> {
     let mut tfms = info.item_tfms.clone();
     // The chapter's linear models take exactly 28x28 digits: no resizing behind the user's back.
     if !info.arch.is_vision() && (img.height(), img.width()) != (28, 28) {
-        return Err(Error::ImageSize {
-            path: args.image.clone(),
-            expected: (28, 28),
-            got: (img.height() as usize, img.width() as usize),
-        });
+        return Err(Error::Invalid(format!(
+            "{}: image is {}x{} (width x height), but a {} model takes 28x28 digits as they are; \
+             pass a 28x28 image, or train --model simple-cnn or resnet18, which resize what they \
+             are given",
+            args.image.display(),
+            img.width(),
+            img.height(),
+            info.arch.name()
+        )));
     }
     tfms.size = Some(tfms.size.unwrap_or((28, 28)));
     let (class, prob) = model.predict_image(&info, &tfms.prepare(&img));
