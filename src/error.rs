@@ -31,8 +31,7 @@ pub enum Error {
 
     /// An image's size differs from the rest of its data set.
     #[error(
-        "{}: image is {}x{} but the data set's images are {}x{}; pass --size N (or \
-         FolderOptions::size) to resize every image, or remove this one",
+        "{}: image is {}x{} but the data set's images are {}x{}; {fix}",
         path.display(), got.1, got.0, expected.1, expected.0
     )]
     ImageSize {
@@ -41,6 +40,8 @@ pub enum Error {
         expected: (usize, usize),
         /// (height, width) of this file.
         got: (usize, usize),
+        /// What to do, in the words of what was running (a command's flag, a library call).
+        fix: String,
     },
 
     /// An archive is truncated, corrupt, or tries to write outside its destination.

@@ -163,6 +163,24 @@ fn show_renders_images_means_and_heatmaps() {
     ];
     assert!(fastburn(home.path(), &args).status.success());
     assert!(image::open(&heat_png).is_ok());
+
+    // A folder of two sizes has no mean image: one line naming the odd file, and a fix that
+    // `show` can take (it has no --size).
+    let mixed = home.path().join("mixed");
+    std::fs::create_dir_all(&mixed).unwrap();
+    std::fs::copy(&first, mixed.join("a.png")).unwrap();
+    image::GrayImage::new(30, 20)
+        .save(mixed.join("b.png"))
+        .unwrap();
+    let out = fastburn(home.path(), &["show", mixed.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("b.png") && stderr.contains("30x20") && stderr.contains("mean image"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--size"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
 
 #[test]

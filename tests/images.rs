@@ -183,6 +183,24 @@ fn bad_inputs_are_typed_errors_naming_the_file() {
         "{err}"
     );
     assert!(err.to_string().contains("32x30"), "{err}");
+    // A library call's fix is a library call (the CLI's commands name their own flags).
+    assert!(err.to_string().contains("load_images_resized"), "{err}");
+    // The chapter's layout (train/3, ...) says how to train on several sizes instead.
+    let chapter = dir.path().join("chapter");
+    for (i, split) in ["train/3", "train/7", "valid/3", "valid/7"]
+        .iter()
+        .enumerate()
+    {
+        write(&chapter.join(split), "a.png", &good);
+        if i == 1 {
+            write(&chapter.join(split), "b.png", &png(32, 30));
+        }
+    }
+    let err = fastburn::data::SampleImages::load(&chapter).unwrap_err();
+    assert!(
+        matches!(err, Error::ImageSize { got: (30, 32), .. }) && err.to_string().contains("--size"),
+        "{err}"
+    );
 
     // Empty and missing folders; hidden files do not count as images.
     let d = dir.path().join("empty");

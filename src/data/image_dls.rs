@@ -288,6 +288,9 @@ impl DataBlock {
                         path: all[found.good[k]].clone(),
                         expected: first,
                         got: found.dims[k],
+                        fix: "pass --size N (or FolderOptions::size) to resize every image, or \
+                              remove this one"
+                            .into(),
                     });
                 }
                 first

@@ -72,6 +72,7 @@ impl ImageStack {
                     path: s.paths.first().cloned().unwrap_or_default(),
                     expected: (out.height, out.width),
                     got: (s.height, s.width),
+                    fix: "load the stacks at one size (load_images_resized)".into(),
                 });
             }
             out.pixels.extend_from_slice(&s.pixels);
@@ -163,6 +164,7 @@ fn decode_all(paths: &[PathBuf], resize: Option<(usize, usize)>) -> Result<Image
                     path: p.clone(),
                     expected: (height, width),
                     got: (h, w),
+                    fix: "remove this one, or load them at one size (load_images_resized)".into(),
                 });
             }
             let img = image::GrayImage::from_raw(w as u32, h as u32, px).ok_or_else(|| {

@@ -7,9 +7,10 @@ use burn::prelude::*;
 use super::dataloader::{DataLoader, DataLoaders, TensorDataset};
 use super::images::{ImageStack, load_folder};
 use super::pixel_dataset::PixelDataset;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The four image folders of an MNIST_SAMPLE-layout data set, decoded.
+#[derive(Debug, Clone)]
 pub struct SampleImages {
     pub train3: ImageStack,
     pub train7: ImageStack,
@@ -20,7 +21,25 @@ pub struct SampleImages {
 impl SampleImages {
     /// Load `train/3`, `train/7`, `valid/3`, `valid/7` under `root`.
     pub fn load(root: &Path) -> Result<Self> {
-        let load = |split: &str, digit: &str| load_folder(&root.join(split).join(digit));
+        // The chapter's layout and models take digits of one size, as MNIST_SAMPLE's 28x28.
+        let load = |split: &str, digit: &str| {
+            load_folder(&root.join(split).join(digit)).map_err(|e| match e {
+                Error::ImageSize {
+                    path,
+                    expected,
+                    got,
+                    ..
+                } => Error::ImageSize {
+                    path,
+                    expected,
+                    got,
+                    fix: "remove this one (to train on images of several sizes: train --model \
+                          simple-cnn or resnet18 with --size N)"
+                        .into(),
+                },
+                e => e,
+            })
+        };
         Ok(Self {
             train3: load("train", "3")?,
             train7: load("train", "7")?,
