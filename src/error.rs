@@ -25,7 +25,8 @@ pub enum Error {
     EmptyFolder { path: PathBuf },
 
     /// A file is not an image we can decode (corrupt, truncated or another kind of file); the
-    /// reason says what the bytes really are and what to do.
+    /// reason says what the bytes really are, and the fix where the caller knows one
+    /// ([`Error::with_image_fix`]).
     #[error("{}: cannot read this image: {reason}", path.display())]
     BadImage { path: PathBuf, reason: String },
 
@@ -104,6 +105,44 @@ pub enum Error {
     /// Training was interrupted (Ctrl-C) after a checkpoint was written.
     #[error("interrupted; checkpoint saved to {}. To go on: {hint}", path.display())]
     Interrupted { path: PathBuf, hint: String },
+}
+
+impl Error {
+    /// An image error with the fix that fits where it surfaced: a loader cannot know whether it
+    /// runs under `train` (which can skip a file or resize), `predict`, `show` or a library
+    /// call. [`ImageSize`](Error::ImageSize)'s fix is replaced; [`BadImage`](Error::BadImage)'s
+    /// reason (which says what the file is, not what to do) gets the fix after it. Other errors
+    /// are returned as they are.
+    ///
+    /// ```
+    /// use fastburn::Error;
+    /// let e = Error::BadImage { path: "a.jpg".into(), reason: "not an image file".into() };
+    /// let e = e.with_image_fix("remove or replace the file");
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "a.jpg: cannot read this image: not an image file; remove or replace the file"
+    /// );
+    /// ```
+    pub fn with_image_fix(self, fix: &str) -> Self {
+        match self {
+            Error::ImageSize {
+                path,
+                expected,
+                got,
+                ..
+            } => Error::ImageSize {
+                path,
+                expected,
+                got,
+                fix: fix.into(),
+            },
+            Error::BadImage { path, reason } => Error::BadImage {
+                path,
+                reason: format!("{reason}; {fix}"),
+            },
+            e => e,
+        }
+    }
 }
 
 /// `Result` with fastburn's [`Error`].

@@ -19,13 +19,8 @@ pub struct PredictArgs {
 pub fn run(cfg: &Config, args: &PredictArgs) -> Result<()> {
     let (model, info) = load_model(&args.model, &cfg.device())?;
     let model = model.valid();
-    let img = open_image(&args.image).map_err(|e| match e {
-        Error::BadImage { path, reason } => Error::BadImage {
-            path,
-            reason: format!("{reason}; pass an image file that opens in an image viewer"),
-        },
-        e => e,
-    })?;
+    let img = open_image(&args.image)
+        .map_err(|e| e.with_image_fix("pass an image file that opens in an image viewer"))?;
     let mut tfms = info.item_tfms.clone();
     // The chapter's linear models take exactly 28x28 digits: no resizing behind the user's back.
     if !info.arch.is_vision() && (img.height(), img.width()) != (28, 28) {

@@ -54,20 +54,10 @@ fn parse_crop(s: &str) -> std::result::Result<(Range<usize>, Range<usize>), Stri
 
 fn load(path: &Path) -> Result<Gray> {
     if path.is_dir() {
-        let stack = load_folder(path).map_err(|e| match e {
-            Error::ImageSize {
-                path,
-                expected,
-                got,
-                ..
-            } => Error::ImageSize {
-                path,
-                expected,
-                got,
-                fix: "a mean image needs images of one size: show a folder of those, or one file"
-                    .into(),
-            },
-            e => e,
+        let stack = load_folder(path).map_err(|e| {
+            e.with_image_fix(
+                "a mean image needs images of one size: show a folder of those, or one file",
+            )
         })?;
         let n = stack.len() as f32;
         let mut values = vec![0f32; stack.height * stack.width];

@@ -131,13 +131,7 @@ pub fn load_images_resized(paths: &[PathBuf], size: (usize, usize)) -> Result<Im
 
 /// [`read_gray`] for one file of a data set: an unreadable one is to be removed or replaced.
 fn read_in_folder(path: &Path) -> Result<(Vec<u8>, usize, usize)> {
-    read_gray(path).map_err(|e| match e {
-        Error::BadImage { path, reason } => Error::BadImage {
-            path,
-            reason: format!("{reason}; remove or replace the file"),
-        },
-        e => e,
-    })
+    read_gray(path).map_err(|e| e.with_image_fix("remove or replace the file"))
 }
 
 /// Decode in parallel; without `resize`, every image must have the first one's size.

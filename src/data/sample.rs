@@ -24,19 +24,10 @@ impl SampleImages {
         // The chapter's layout and models take digits of one size, as MNIST_SAMPLE's 28x28.
         let load = |split: &str, digit: &str| {
             load_folder(&root.join(split).join(digit)).map_err(|e| match e {
-                Error::ImageSize {
-                    path,
-                    expected,
-                    got,
-                    ..
-                } => Error::ImageSize {
-                    path,
-                    expected,
-                    got,
-                    fix: "remove this one (to train on images of several sizes: train --model \
-                          simple-cnn or resnet18 with --size N)"
-                        .into(),
-                },
+                Error::ImageSize { .. } => e.with_image_fix(
+                    "remove this one (to train on images of several sizes: train --model \
+                     simple-cnn or resnet18 with --size N)",
+                ),
                 e => e,
             })
         };
