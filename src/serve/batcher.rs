@@ -7,8 +7,8 @@
 //! and the next pass takes them all. An optional wait (`max_wait`) holds a batch open a little
 //! longer for more requests, trading latency for bigger batches.
 //!
-//! The queue is bounded: when it is full a request is refused at once ([`Busy`]) and answered
-//! 503, instead of memory growing with a backlog that would only be answered too late.
+//! The queue is bounded: when it is full a request is refused at once ([`BatchError::Busy`]) and
+//! answered 503, instead of memory growing with a backlog that would only be answered too late.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
