@@ -76,7 +76,8 @@ fn check(dir: &std::path::Path) -> Result<()> {
         });
     }
     let found = crate::data::check_images(&files);
-    // Split (train/valid/...) and class of each file: its top folder and its parent folder.
+    // Split (train/valid/...; `None` without split folders) and class of each file: its top
+    // folder and its parent folder.
     let place = |p: &std::path::Path| {
         let rel = p.strip_prefix(dir).unwrap_or(p);
         let parts: Vec<String> = rel
@@ -87,14 +88,10 @@ fn check(dir: &std::path::Path) -> Result<()> {
             .len()
             .checked_sub(2)
             .map_or_else(|| "(no class folder)".to_string(), |i| parts[i].clone());
-        let split = if parts.len() > 2 {
-            parts[0].clone()
-        } else {
-            "-".into()
-        };
+        let split = (parts.len() > 2).then(|| parts[0].clone());
         (split, class)
     };
-    let mut counts: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut counts: BTreeMap<String, BTreeMap<Option<String>, usize>> = BTreeMap::new();
     let mut sizes: BTreeMap<(usize, usize), usize> = BTreeMap::new();
     let mut colour = 0;
     for (i, info) in found.iter().enumerate() {
@@ -116,14 +113,14 @@ fn check(dir: &std::path::Path) -> Result<()> {
     for (class, splits) in &counts {
         let parts: Vec<String> = splits
             .iter()
-            .map(|(s, n)| match s.as_str() {
-                "-" => n.to_string(),
-                _ => format!("{s} {n}"),
+            .map(|(s, n)| match s {
+                Some(split) => format!("{split} {n}"),
+                None => n.to_string(),
             })
             .collect();
         println!("  {class}: {}", parts.join(", "));
     }
-    if counts.values().any(|splits| splits.contains_key("-")) {
+    if counts.values().any(|splits| splits.contains_key(&None)) {
         println!(
             "  (no train/ and valid/ folders: train holds out 20% at random, or --valid-pct P)"
         );
