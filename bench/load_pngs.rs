@@ -10,7 +10,7 @@ use fastburn::data::{image_files, load_images};
 
 fn main() -> fastburn::Result<()> {
     // The allocator setting of the `fastburn` binary, so the bench times what users run.
-    fastburn::keep_freed_memory();
+    fastburn_flex::keep_freed_memory();
     let root = PathBuf::from(
         std::env::args()
             .nth(1)

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use fastburn::data::{DataLoader, DataLoaders, TensorDataset, mnist_idx};
-use fastburn::learner::{Learner, OptFunc};
+use fastburn::learner::{ADAM, Learner};
 use fastburn::models::{SIMPLE_CNN_LAYERS, simple_cnn_with};
 use fastburn::prelude::*;
 
@@ -25,7 +25,7 @@ fn split(dir: &std::path::Path, train: bool, dev: &Device) -> fastburn::Result<T
 
 fn main() -> fastburn::Result<()> {
     // The allocator setting of the `fastburn` binary, so the bench times what users run.
-    fastburn::keep_freed_memory();
+    fastburn_flex::keep_freed_memory();
     let a: Vec<String> = std::env::args().collect();
     let dir = std::path::PathBuf::from(&a[1]);
     let epochs: usize = a[2].parse().unwrap();
@@ -61,7 +61,7 @@ fn main() -> fastburn::Result<()> {
         Ok("ls") => fastburn::loss::label_smoothing_cross_entropy,
         _ => cross_entropy,
     };
-    let mut learn = Learner::new(dls, model, OptFunc::ADAM, loss, vec![ACCURACY]);
+    let mut learn = Learner::new(dls, model, ADAM, loss, vec![ACCURACY]);
     learn.fit_one_cycle(epochs, lr)?;
     println!("total {:.1}s", t0.elapsed().as_secs_f64());
     Ok(())

@@ -17,7 +17,7 @@ use burn::nn::BatchNormConfig;
 use burn::nn::conv::Conv2dConfig;
 use burn::tensor::Distribution;
 use fastburn::data::{Dataset, FolderOptions, ImageDataLoaders};
-use fastburn::learner::{Learner, OptFunc, Optimizer, vision_learner};
+use fastburn::learner::{ADAM, Learner, Optimizer, SGD, Sgd, Stepper, vision_learner};
 use fastburn::models::{ResNet, resnet18};
 use fastburn::prelude::*;
 
@@ -60,13 +60,13 @@ fn steps(root: &std::path::Path) -> fastburn::Result<String> {
     };
     let dls = ImageDataLoaders::from_folder(root, &opts, &dev)?;
     let mut model = resnet18(1, 2, &dev);
-    let mut opt = Optimizer::new(OptFunc::ADAM, model.param_groups());
+    let mut opt = Optimizer::for_model(ADAM, &model);
     opt.set_lrs(&[1e-3]);
     let (mut data, mut fwd, mut bwd, mut optim, mut total) =
         (vec![], vec![], vec![], vec![], vec![]);
     for (i, idx) in dls.train.batch_indices().into_iter().enumerate() {
         let t0 = Instant::now();
-        let (xb, yb) = dls.train.dataset.batch(&idx);
+        let (xb, yb) = dls.train.dataset.batch(&idx)?;
         let _ = xb.clone().slice_dim(0, 0..1).into_data();
         let t1 = Instant::now();
         let loss = cross_entropy(model.forward(xb), yb);
@@ -107,14 +107,15 @@ fn steps(root: &std::path::Path) -> fastburn::Result<String> {
     let bn_s = time(&|| bn.forward(x.clone()));
     // The optimizer step alone, for fastai's Adam, SGD with momentum and plain SGD.
     let idx: Vec<usize> = (0..bs).collect();
-    let (xb, yb) = dls.train.dataset.batch(&idx);
+    let (xb, yb) = dls.train.dataset.batch(&idx)?;
     let mut opt_times = Vec::new();
-    for opt_func in [
-        OptFunc::ADAM,
-        OptFunc::Sgd { mom: 0.9, wd: 0.0 },
-        OptFunc::SGD,
-    ] {
-        let mut opt = Optimizer::new(opt_func, model.param_groups());
+    let rules: [Box<dyn Stepper>; 3] = [
+        Box::new(ADAM),
+        Box::new(Sgd { mom: 0.9, wd: 0.0 }),
+        Box::new(SGD),
+    ];
+    for opt_func in rules {
+        let mut opt = Optimizer::for_model(opt_func, &model);
         opt.set_lrs(&[1e-4]);
         let mut times = Vec::new();
         for _ in 0..4 {
@@ -130,7 +131,7 @@ fn steps(root: &std::path::Path) -> fastburn::Result<String> {
     let flops = 3.0 * 2.0 * resnet18_macs(1, 28) * bs as f64;
     Ok(format!(
         "{{\"kernels\": \"{}\", \"bs\": {bs}, \"fastai_adam_s\": {:.4}, \"sgd_mom_s\": {:.4}, \"sgd_s\": {:.4}, \"step_s\": {step:.4}, \"data_s\": {:.4}, \"forward_s\": {:.4}, \"backward_s\": {:.4}, \"optimizer_s\": {:.4}, \"gflops\": {:.2}, \"conv64_s\": {conv_s:.5}, \"bn64_s\": {bn_s:.5}, \"macs_per_image\": {:.0}}}",
-        fastburn::models::simd_level(),
+        fastburn_flex::simd_level(),
         opt_times[0],
         opt_times[1],
         opt_times[2],
@@ -180,12 +181,13 @@ fn epoch(root: &std::path::Path, seed: u64, data_seed: u64) -> fastburn::Result<
 /// final weights (80 training-mode forward passes, no steps: 0.9^80 of the old value remains).
 fn bn_check(root: &std::path::Path, seed: u64) -> fastburn::Result<String> {
     let (learn, _) = one_cycle(root, seed, seed)?;
-    let (loss_as_trained, acc) = learn.validate();
+    let (loss_as_trained, acc) = learn.validate()?;
     let batches: Vec<_> = learn.dls.train.epoch(1).take(80).collect();
-    for (xb, _) in batches {
+    for batch in batches {
+        let (xb, _) = batch?;
         let _ = learn.model.forward(xb).into_data();
     }
-    let (loss_refreshed, acc_refreshed) = learn.validate();
+    let (loss_refreshed, acc_refreshed) = learn.validate()?;
     Ok(format!(
         "{{\"seed\": {seed}, \"accuracy\": {:.4}, \"valid_loss\": {loss_as_trained:.4}, \"accuracy_refreshed_bn\": {:.4}, \"valid_loss_refreshed_bn\": {loss_refreshed:.4}}}",
         acc[0], acc_refreshed[0]
@@ -194,7 +196,7 @@ fn bn_check(root: &std::path::Path, seed: u64) -> fastburn::Result<String> {
 
 fn main() -> fastburn::Result<()> {
     // The allocator setting of the `fastburn` binary, so the bench times what users run.
-    fastburn::keep_freed_memory();
+    fastburn_flex::keep_freed_memory();
     let root =
         PathBuf::from(std::env::args().nth(1).expect(
             "usage: bench_resnet DATA_DIR [steps|epoch [SEED [DATA_SEED]]|bn-check [SEED]]",

@@ -36,7 +36,13 @@ fn fit<M: Model>(
     lr: f64,
 ) -> fastburn::Result<(f64, f32)> {
     let dls = fresh(data);
-    let mut learn = Learner::new(dls, model, OptFunc::SGD, mnist_loss, vec![BATCH_ACCURACY]);
+    let mut learn = Learner::new(
+        dls,
+        model,
+        fastburn::learner::SGD,
+        mnist_loss,
+        vec![BATCH_ACCURACY],
+    );
     learn.quiet(true);
     let start = Instant::now();
     learn.fit(epochs, lr)?;
@@ -49,7 +55,7 @@ fn fit<M: Model>(
 
 fn main() -> fastburn::Result<()> {
     // The allocator setting of the `fastburn` binary, so the bench times what users run.
-    fastburn::keep_freed_memory();
+    fastburn_flex::keep_freed_memory();
     let root = PathBuf::from(
         std::env::args()
             .nth(1)

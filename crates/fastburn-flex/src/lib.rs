@@ -1,0 +1,39 @@
+//! fastburn's CPU fast paths on Burn's Flex backend, in one place.
+//!
+//! Burn's pure-Rust CPU backend (Flex) computes a ResNet's convolutions one image at a time and
+//! its training BatchNorm in many passes; on the 2-core machines fastburn is measured on, that made
+//! a ResNet-18 step 1.5-1.9x slower than PyTorch's. The ops here compute the same values faster
+//! (docs/speed.md has the measurements), each as a Burn custom autodiff op:
+//!
+//! - [`conv2d`]: a convolution as matrix products over tiles of whole images ([`cpu_conv`]'s
+//!   kernels), and a convolution with one output position as one product over the taps that
+//!   touch the input;
+//! - [`batch_norm`]: training BatchNorm fused with the ReLU (and a ResNet block's residual add)
+//!   that follows it, updating the running statistics as PyTorch does;
+//! - [`step_in_place`]: an optimizer's update on the parameter's own buffer;
+//! - [`keep_freed_memory`]: glibc's allocator keeps the step's freed buffers for the next step.
+//!
+//! Every entry point answers `None` (or hands its input back) when its inputs are not f32
+//! tensors on Flex: the caller then runs Burn's own op, which is how the GPU backends run.
+//! [`fast_paths`] counts, per thread, the ops that ran here, so a test can tell that a fast path
+//! was taken (another test's thread cannot move the count).
+//!
+//! Only this crate touches Flex's primitives; [`interop`](crate) is where it does.
+
+mod alloc;
+mod conv;
+mod counters;
+mod cpu_conv;
+mod cpu_norm;
+mod interop;
+mod norm;
+mod step;
+#[doc(hidden)]
+pub mod testing;
+
+pub use alloc::keep_freed_memory;
+pub use conv::conv2d;
+pub use counters::{FastPaths, fast_paths};
+pub use cpu_conv::simd_level;
+pub use norm::batch_norm;
+pub use step::step_in_place;

@@ -1,0 +1,185 @@
+//! Training BatchNorm on Flex as one fused op, with the ReLU (and a ResNet block's residual
+//! add) that follows it: two passes over the activations forward and two backward, where Burn's
+//! layer swaps axes and copies for each statistic and runs each formula as its own pass
+//! (`cpu_norm.rs` has the kernels).
+
+use std::sync::Arc;
+
+use burn::backend::Flex;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+use burn::nn::BatchNorm;
+use burn::prelude::*;
+
+use crate::counters::count;
+use crate::cpu_norm::{self, Stats};
+use crate::interop::{FlexAutodiff, flex_tensor, floats, tracked};
+
+/// `bn` in training on `x` as one op: PyTorch's BatchNorm (batch statistics; the running
+/// statistics updated with the unbiased variance), then with `relu` a ReLU, and with a
+/// `residual` `relu(bn(x) + residual)` (a ResNet block's end). `None` unless `x`, γ, β (and
+/// the residual) are f32 on Flex with autodiff; the caller then runs Burn's layer.
+///
+/// ```
+/// use burn::nn::BatchNormConfig;
+/// use burn::prelude::*;
+/// let dev = Device::flex().autodiff();
+/// let bn = BatchNormConfig::new(3).init(&dev);
+/// let x = Tensor::<4>::random([4, 3, 5, 5], burn::tensor::Distribution::Default, &dev);
+/// let y = fastburn_flex::batch_norm(&bn, &x, true, None).expect("f32 on Flex with autodiff");
+/// assert!(y.min().into_scalar::<f32>() >= 0.0);
+/// ```
+pub fn batch_norm<const D: usize>(
+    bn: &BatchNorm,
+    x: &Tensor<D>,
+    relu: bool,
+    residual: Option<&Tensor<D>>,
+) -> Option<Tensor<D>> {
+    let dims = x.dims();
+    if D < 2 {
+        return None;
+    }
+    let s = cpu_norm::Shape {
+        n: dims[0],
+        c: dims[1],
+        hw: dims[2..].iter().product(),
+    };
+    if s.n * s.hw < 2 {
+        return None;
+    }
+    if !x.device().is_autodiff() || !bn.training.is_enabled() {
+        return None;
+    }
+    let xp = tracked(x.clone())?;
+    let gp = tracked(bn.gamma.val())?;
+    let bp = tracked(bn.beta.val())?;
+    let rp = match residual {
+        Some(r) if r.dims() == dims => Some(tracked(r.clone())?),
+        Some(_) => return None,
+        None => None,
+    };
+    let gamma = floats(gp.primitive()).into_owned();
+    let (y, stats) = cpu_norm::forward(
+        &floats(xp.primitive()),
+        s,
+        &gamma,
+        &floats(bp.primitive()),
+        bn.epsilon,
+        relu,
+        rp.as_ref().map(|r| floats(r.primitive())).as_deref(),
+    );
+    let y = flex_tensor(y, &dims);
+    update_running_stats(bn, &stats, s, &x.device());
+    let (x_inner, x_node) = xp.into_parts();
+    let (_, g_node) = gp.into_parts();
+    let (_, b_node) = bp.into_parts();
+    let state = |y: &FloatTensor<Flex>| BnState {
+        x: x_inner,
+        y: relu.then(|| y.clone()),
+        stats: Arc::new(stats),
+        gamma: Arc::new(gamma),
+        shape: s,
+        dims: dims.to_vec(),
+    };
+    let out = match rp {
+        None => match FusedBatchNormBackward
+            .prepare::<NoCheckpointing>([x_node, g_node, b_node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(state(&y), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        },
+        Some(r) => {
+            let (_, r_node) = r.into_parts();
+            match FusedBatchNormBackward
+                .prepare::<NoCheckpointing>([x_node, g_node, b_node, r_node])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(state(&y), y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            }
+        }
+    };
+    count(|c| c.norm += 1);
+    Some(Tensor::from_primitive::<FlexAutodiff>(out))
+}
+
+/// `running = (1 - m) · running + m · batch`, with the batch's unbiased variance (PyTorch).
+fn update_running_stats(bn: &BatchNorm, stats: &Stats, s: cpu_norm::Shape, device: &Device) {
+    let m = (s.n * s.hw) as f32;
+    let unbiased: Vec<f32> = stats.var.iter().map(|v| v * m / (m - 1.0)).collect();
+    let momentum = bn.momentum;
+    let blend = |running: Tensor<1>, batch: &[f32]| {
+        let batch = Tensor::<1>::from_data(TensorData::new(batch.to_vec(), [s.c]), device);
+        running
+            .to_device(device)
+            .mul_scalar(1.0 - momentum)
+            .add(batch.mul_scalar(momentum))
+            .detach()
+    };
+    bn.running_mean
+        .update(blend(bn.running_mean.value_sync(), &stats.mean));
+    bn.running_var
+        .update(blend(bn.running_var.value_sync(), &unbiased));
+}
+
+/// What the backward pass keeps: the input, the output (for the ReLU's mask), the batch
+/// statistics and γ.
+#[derive(Clone, Debug)]
+struct BnState {
+    x: FloatTensor<Flex>,
+    y: Option<FloatTensor<Flex>>,
+    stats: Arc<Stats>,
+    gamma: Arc<Vec<f32>>,
+    shape: cpu_norm::Shape,
+    dims: Vec<usize>,
+}
+
+#[derive(Debug)]
+struct FusedBatchNormBackward;
+
+/// Parents: x, γ, β, and with a residual (N = 4) the residual.
+impl<const N: usize> Backward<Flex, N> for FusedBatchNormBackward {
+    type State = BnState;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, N>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let mut parents = ops.parents.into_iter();
+        let mut next = || parents.next().flatten();
+        let (node_x, node_gamma, node_beta, node_residual) = (next(), next(), next(), next());
+        let grad = grads.consume::<Flex>(&ops.node);
+        let st = ops.state;
+        let y = st.y.as_ref().map(floats);
+        let dy = floats(&grad);
+        let (dx, dgamma, dbeta) = cpu_norm::backward(
+            &dy,
+            &floats(&st.x),
+            y.as_deref(),
+            st.shape,
+            &st.gamma,
+            &st.stats,
+        );
+        let c = [st.shape.c];
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, flex_tensor(dx, &st.dims));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, flex_tensor(dgamma, &c));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, flex_tensor(dbeta, &c));
+        }
+        if let (Some(node), Some(y)) = (node_residual, y.as_deref()) {
+            grads.register::<Flex>(node.id, flex_tensor(cpu_norm::masked(&dy, y), &st.dims));
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! fastai's `untar_data`: download once, cache, extract, hand back the folder.
+//!
+//! Where the cache is and which mirror to use are read from the environment once, at the top of
+//! a program, into a [`Config`] that is passed down (the library reads no environment variable
+//! inside). The free functions [`untar_data`], [`embedded_sample`] and [`crate::device`] are the
+//! chapter's one-liners: each resolves `Config::from_env()` itself.
+//!
+//! The cache holds archives in `archive/` and extracted folders in `data/`. Two processes asking
+//! for the same data set at once both succeed and extract it once: a file lock guards each cache
+//! entry, and the operating system releases it when a process dies, so a killed run never leaves
+//! a lock that blocks the next one.
+
+use std::path::{Path, PathBuf};
+
+use super::archive::{extract_tgz, extract_tgz_from};
+use super::download::{Expected, download, fetch_text};
+use super::urls::DataSet;
+use crate::error::{Error, PathKind, Result};
+use crate::fsutil::lock_exclusive;
+
+/// The bytes of `assets/mnist_tiny.tgz`: 1,400 MNIST 3s and 7s in MNIST_SAMPLE's layout, so that
+/// the main job and the tests run on a machine with no data and no network.
+pub const EMBEDDED_MNIST_TINY: &[u8] = include_bytes!("../../assets/mnist_tiny.tgz");
+
+/// Folder name of the extracted embedded sample (distinct from fastai's own `mnist_tiny`).
+const EMBEDDED_FOLDER: &str = "mnist_tiny_embedded";
+
+/// Which device to compute on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    /// The GPU when built with the `cuda` or `wgpu` feature, else the CPU.
+    #[default]
+    Auto,
+    /// Burn's pure-Rust CPU backend (Flex), even in a GPU build.
+    Cpu,
+}
+
+/// Everything fastburn takes from its surroundings, resolved once.
+///
+/// ```
+/// use fastburn::data::Config;
+/// let cfg = Config::at("/tmp/fastburn-doc-cache");
+/// assert!(cfg.data_path(&fastburn::data::URLs::MNIST_SAMPLE).ends_with("data/mnist_sample"));
+/// let sample = cfg.embedded_sample()?;
+/// assert!(sample.starts_with("/tmp/fastburn-doc-cache"));
+/// # Ok::<(), fastburn::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Root of the cache (`$FASTBURN_HOME`, else `~/.fastburn`).
+    pub home: PathBuf,
+    /// A mirror holding the archives (`$FASTBURN_DATA_URL`: `file://`, `http://`, `https://`).
+    pub mirror: Option<String>,
+    /// `$FASTBURN_DEVICE=cpu` (or `flex`) forces the CPU in a GPU build.
+    pub device: DeviceChoice,
+}
+
+impl Config {
+    /// The configuration the environment gives: the one place fastburn reads it.
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let home = var("FASTBURN_HOME").map(PathBuf::from).unwrap_or_else(|| {
+            std::env::home_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join(".fastburn")
+        });
+        let device = match var("FASTBURN_DEVICE").as_deref() {
+            Some("cpu" | "flex") => DeviceChoice::Cpu,
+            _ => DeviceChoice::Auto,
+        };
+        Self {
+            home,
+            mirror: var("FASTBURN_DATA_URL"),
+            device,
+        }
+    }
+
+    /// A cache at `home`, no mirror, the default device.
+    pub fn at(home: impl Into<PathBuf>) -> Self {
+        Self {
+            home: home.into(),
+            mirror: None,
+            device: DeviceChoice::Auto,
+        }
+    }
+
+    /// The device to compute on, with autodiff so the same tensors can be trained.
+    pub fn device(&self) -> burn::prelude::Device {
+        use burn::prelude::Device;
+        if self.device == DeviceChoice::Auto {
+            #[cfg(feature = "cuda")]
+            return Device::cuda(0).autodiff();
+            #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+            return Device::wgpu(Default::default()).autodiff();
+        }
+        Device::flex().autodiff()
+    }
+
+    /// Where `untar_data` keeps the extracted data set.
+    pub fn data_path(&self, ds: &DataSet) -> PathBuf {
+        self.home.join("data").join(ds.folder)
+    }
+
+    /// Where `untar_data` keeps the downloaded archive.
+    pub fn archive_path(&self, ds: &DataSet) -> PathBuf {
+        self.home.join("archive").join(ds.file_name())
+    }
+
+    /// Where the archive comes from: the mirror, else fastai's address.
+    pub fn source_url(&self, ds: &DataSet) -> String {
+        match &self.mirror {
+            Some(base) => format!("{}/{}", base.trim_end_matches('/'), ds.file_name()),
+            None => ds.url.to_string(),
+        }
+    }
+
+    /// Download (once) and extract (once) a data set; returns its folder, as fastai's
+    /// `untar_data`.
+    ///
+    /// Official downloads are checked against fastai's size and MD5. A mirror is not held to
+    /// them (local copies are rebuilt files with other bytes); when the mirror has a `SHA256SUMS`
+    /// file the archive is checked against that instead.
+    pub fn untar_data(&self, ds: &DataSet) -> Result<PathBuf> {
+        let dest = self.data_path(ds);
+        if dest.is_dir() {
+            return Ok(dest);
+        }
+        let archive = self.fetch_archive(ds)?;
+        extract_tgz(&archive, dest.parent().unwrap_or(Path::new(".")), ds.folder)
+    }
+
+    /// Download a data set's archive into the cache (if not there yet); returns its path.
+    pub fn fetch_archive(&self, ds: &DataSet) -> Result<PathBuf> {
+        let archive = self.archive_path(ds);
+        if archive.is_file() {
+            return Ok(archive);
+        }
+        // One download at a time per archive; whoever waited finds the file there.
+        let _lock = lock_exclusive(&archive)?;
+        if archive.is_file() {
+            return Ok(archive);
+        }
+        let url = self.source_url(ds);
+        let expected = match &self.mirror {
+            Some(base) => mirror_checksum(base, ds.file_name()),
+            None => Expected::SizeMd5 {
+                size: ds.size,
+                md5: ds.md5.to_string(),
+            },
+        };
+        download(&url, &archive, &expected)?;
+        Ok(archive)
+    }
+
+    /// Extract a local archive into the cache (no checksum: it is the user's own file) and
+    /// return the folder, named after the archive (`mnist_sample.tgz` → `data/mnist_sample`).
+    pub fn untar_local(&self, archive: &Path) -> Result<PathBuf> {
+        if !archive.is_file() {
+            return Err(Error::NotFound {
+                path: archive.to_path_buf(),
+                expected: PathKind::Archive,
+            });
+        }
+        let name = archive_stem(archive);
+        extract_tgz(archive, &self.home.join("data"), &name)
+    }
+
+    /// The embedded 1,400-image sample, extracted into the cache on first use.
+    pub fn embedded_sample(&self) -> Result<PathBuf> {
+        extract_tgz_from(
+            EMBEDDED_MNIST_TINY,
+            Path::new("<embedded mnist_tiny.tgz>"),
+            &self.home.join("data"),
+            EMBEDDED_FOLDER,
+        )
+    }
+
+    /// The data a command works on: `data` (a folder, or a `.tgz` extracted into the cache),
+    /// else the data set `ds` from the cache or its source. Only the main job's data set,
+    /// MNIST_SAMPLE, falls back to the embedded sample (of the same 3s and 7s) when it cannot be
+    /// downloaded and `allow_fallback` is set; any other data set must be had, or it is an error
+    /// ([`Error::Unavailable`]) that names the archive.
+    pub fn resolve_data(
+        &self,
+        data: Option<&Path>,
+        ds: &DataSet,
+        allow_fallback: bool,
+    ) -> Result<Resolved> {
+        if let Some(p) = data {
+            let path = if p.is_file() {
+                self.untar_local(p)?
+            } else if p.is_dir() {
+                p.to_path_buf()
+            } else {
+                return Err(Error::NotFound {
+                    path: p.to_path_buf(),
+                    expected: PathKind::DataSet,
+                });
+            };
+            return Ok(Resolved {
+                description: format!("{}", path.display()),
+                path,
+                fallback_reason: None,
+            });
+        }
+        match self.untar_data(ds) {
+            Ok(path) => Ok(Resolved {
+                description: format!("{} ({})", ds.name.to_uppercase(), path.display()),
+                path,
+                fallback_reason: None,
+            }),
+            Err(e @ Error::Download { .. }) if allow_fallback && ds.folder == "mnist_sample" => {
+                let path = self.embedded_sample()?;
+                Ok(Resolved {
+                    description: "embedded sample (1,400 images)".into(),
+                    path,
+                    fallback_reason: Some(e.to_string()),
+                })
+            }
+            Err(e @ Error::Download { .. }) => Err(Error::Unavailable {
+                data_set: ds.name.to_uppercase(),
+                file_name: ds.file_name().to_string(),
+                source: Box::new(e),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Download (once) and extract (once) a data set with the environment's [`Config`].
+///
+/// ```no_run
+/// use fastburn::data::{URLs, untar_data};
+/// let path = untar_data(&URLs::MNIST_SAMPLE)?;
+/// assert!(path.join("train").join("3").is_dir());
+/// # Ok::<(), fastburn::Error>(())
+/// ```
+pub fn untar_data(ds: &DataSet) -> Result<PathBuf> {
+    Config::from_env().untar_data(ds)
+}
+
+/// The embedded 1,400-image sample, extracted into the environment's cache on first use.
+///
+/// ```
+/// let path = fastburn::data::embedded_sample()?;
+/// assert!(path.join("valid").join("7").is_dir());
+/// # Ok::<(), fastburn::Error>(())
+/// ```
+pub fn embedded_sample() -> Result<PathBuf> {
+    Config::from_env().embedded_sample()
+}
+
+/// A mirror's `SHA256SUMS` line for `file`, if the mirror has one.
+fn mirror_checksum(base: &str, file: &str) -> Expected {
+    let sums = fetch_text(&format!("{}/SHA256SUMS", base.trim_end_matches('/')));
+    sums.and_then(|text| {
+        text.lines().find_map(|line| {
+            let (hash, name) = line.split_once(char::is_whitespace)?;
+            let name = name.trim().trim_start_matches('*');
+            (name == file).then(|| Expected::Sha256(hash.to_string()))
+        })
+    })
+    .unwrap_or(Expected::Unchecked)
+}
+
+fn archive_stem(archive: &Path) -> String {
+    let file = archive.file_name().unwrap_or_default().to_string_lossy();
+    let stem = [".tar.gz", ".tgz", ".tar"]
+        .iter()
+        .find_map(|ext| file.strip_suffix(ext))
+        .unwrap_or(&file);
+    stem.to_string()
+}
+
+/// Where a command's data comes from, and how to describe it to the user.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub path: PathBuf,
+    /// `"MNIST_SAMPLE (~/.fastburn/data/mnist_sample)"`, `"embedded sample"`, ...
+    pub description: String,
+    /// Set when MNIST_SAMPLE could not be had and the embedded sample stands in: why.
+    pub fallback_reason: Option<String>,
+}
+
+impl Resolved {
+    /// A line to tell the user that the embedded sample stands in for MNIST_SAMPLE, and why.
+    pub fn fallback_note(&self) -> Option<String> {
+        self.fallback_reason.as_ref().map(|reason| {
+            format!(
+                "MNIST_SAMPLE is not cached and could not be downloaded ({reason}); running on \
+                 the embedded 1,400-image sample"
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_stems() {
+        assert_eq!(
+            archive_stem(Path::new("/x/mnist_sample.tgz")),
+            "mnist_sample"
+        );
+        assert_eq!(archive_stem(Path::new("a.tar.gz")), "a");
+    }
+}

@@ -1,0 +1,275 @@
+//! The library's one error type.
+//!
+//! Every variant states a fact — the file, URL or value at fault, and what was expected of it —
+//! and carries the parts as fields, so a program can match on them. What to do about it depends on
+//! what was running (a command's option, a library call), so the library gives no advice: the
+//! `fastburn` command line adds its own, in one place.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong with fastburn's data, files, models and training.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading or writing a file failed at the operating-system level.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A path that was asked for does not exist, or is not what it must be.
+    #[error("{}: {} not found", path.display(), expected.noun())]
+    NotFound { path: PathBuf, expected: PathKind },
+
+    /// A folder that should hold images holds none.
+    #[error("{}: no images in this folder", path.display())]
+    EmptyFolder { path: PathBuf },
+
+    /// A data set has no images for one of its splits (`"training"`, `"validation"`, `"valid"`).
+    #[error("{}: no {split} images", path.display())]
+    EmptySplit { path: PathBuf, split: String },
+
+    /// A classifier was asked for, but the training images hold fewer than two classes.
+    #[error("{}: its training images have {} class(es) ({classes:?}); a classifier needs two or more", path.display(), classes.len())]
+    TooFewClasses { path: PathBuf, classes: Vec<String> },
+
+    /// A class has validation images but no training images.
+    #[error("{}: class {class:?} has no training images", path.display())]
+    ClassWithoutTraining { path: PathBuf, class: String },
+
+    /// An image's label cannot be found (no parent folder, not listed in a CSV).
+    #[error("{}: no label for this image ({reason})", path.display())]
+    Unlabelled { path: PathBuf, reason: String },
+
+    /// A file is not an image we can decode (corrupt, truncated or another kind of file); the
+    /// reason says what the bytes really are.
+    #[error("{}: cannot read this image: {reason}", path.display())]
+    BadImage { path: PathBuf, reason: String },
+
+    /// Building a data set found unreadable image files: the first, why, and how many more.
+    #[error("{}: cannot read this image: {reason}{}", path.display(), match others {
+        0 => String::new(),
+        n => format!(" (and {n} more unreadable files)"),
+    })]
+    BadImages {
+        path: PathBuf,
+        reason: String,
+        /// Unreadable files besides this one.
+        others: usize,
+    },
+
+    /// An image's size differs from the rest of its data set (or from what a model takes).
+    #[error(
+        "{}: image is {}x{} (width x height) but {}x{} was expected",
+        path.display(), got.1, got.0, expected.1, expected.0
+    )]
+    ImageSize {
+        path: PathBuf,
+        /// (height, width) the data set or model uses.
+        expected: (usize, usize),
+        /// (height, width) of this file.
+        got: (usize, usize),
+    },
+
+    /// An archive is truncated, corrupt, or tries to write outside its destination.
+    #[error("{}: bad archive ({reason})", path.display())]
+    Archive { path: PathBuf, reason: String },
+
+    /// A downloaded file's size or hash differs from the published one.
+    #[error(
+        "{}: checksum mismatch (expected {expected}, got {got}): the download is corrupt or not \
+         the official file",
+        path.display()
+    )]
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        got: String,
+    },
+
+    /// A download failed: no network, an HTTP error, a dropped connection, a missing mirror file.
+    #[error("{url}: download failed ({fault})")]
+    Download { url: String, fault: DownloadFault },
+
+    /// A named data set is not cached and could not be fetched.
+    #[error("{data_set} is not cached and could not be fetched: {source}")]
+    Unavailable {
+        /// fastai's name for it (`MNIST_SAMPLE`).
+        data_set: String,
+        /// The archive that would provide it (`mnist_sample.tgz`).
+        file_name: String,
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// A `labels.csv` line we cannot read.
+    #[error("{}:{line}: {reason}; expected lines like `train/3/7.png,0`", path.display())]
+    LabelsCsv {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+
+    /// An IDX file whose header or length is wrong.
+    #[error("{}: not a valid IDX file ({reason})", path.display())]
+    Idx { path: PathBuf, reason: String },
+
+    /// A model file, checkpoint or weights file that is missing parts, is not what it claims, or
+    /// does not fit the model it is loaded into.
+    #[error("{}: cannot load {}: {reason}", path.display(), kind.noun())]
+    BadFile {
+        path: PathBuf,
+        kind: FileKind,
+        reason: String,
+    },
+
+    /// A saved model is of another architecture than the one asked for.
+    #[error("{}: holds a {saved} model, not {wanted}", path.display())]
+    ArchMismatch {
+        path: PathBuf,
+        saved: String,
+        wanted: String,
+    },
+
+    /// A saved model's classes are not the data's.
+    #[error("{}: the model's classes {model:?} differ from the data's {data:?}", path.display())]
+    ClassesDiffer {
+        path: PathBuf,
+        model: Vec<String>,
+        data: Vec<String>,
+    },
+
+    /// A checkpoint was written by a run of another length: it can only continue that run.
+    #[error(
+        "{}: written by a run of {} epochs of {} batches, this one has {} of {}",
+        path.display(), saved.0, saved.1, now.0, now.1
+    )]
+    CheckpointMismatch {
+        path: PathBuf,
+        /// (epochs, batches per epoch) of the run that wrote it.
+        saved: (usize, usize),
+        /// (epochs, batches per epoch) of this run.
+        now: (usize, usize),
+    },
+
+    /// Training produced a loss that is not a finite number.
+    #[error("loss is {loss} at epoch {epoch}, batch {batch}: training diverged")]
+    Diverged {
+        epoch: usize,
+        batch: usize,
+        loss: f32,
+        /// The learning rate (the largest of the groups') the run had.
+        lr: f64,
+    },
+
+    /// Training was interrupted (Ctrl-C) after a checkpoint was written.
+    #[error("interrupted; checkpoint saved to {}", path.display())]
+    Interrupted { path: PathBuf },
+
+    /// A value passed in is out of its range.
+    #[error("{name} = {value}: must be {expected}")]
+    OutOfRange {
+        /// The parameter's name in the library (`valid_pct`, `lr`).
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+
+    /// Data that does not have the shape an operation needs (a caller's mistake: a crop outside
+    /// its image, pixels that are not whole images, no items at all).
+    #[error("{0}")]
+    Shape(String),
+
+    /// A metric or monitored value that the learner does not record.
+    #[error("no value named {name:?} is recorded (there are {known:?})")]
+    UnknownValue { name: String, known: Vec<String> },
+
+    /// A model that has no architecture name a model file can hold (a user's own `Model`).
+    #[error("this model has no architecture a model file can name")]
+    NoArch,
+
+    /// A picture could not be drawn or encoded.
+    #[error("{}: cannot draw: {reason}", path.display())]
+    Draw { path: PathBuf, reason: String },
+}
+
+/// What a missing path should have been.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathKind {
+    /// A folder of images or of class folders.
+    Folder,
+    /// A data set: an extracted folder or a `.tgz`.
+    DataSet,
+    /// A `.tgz` archive.
+    Archive,
+    /// A file (an image, a model, a checkpoint).
+    File,
+    /// A checkpoint to resume from.
+    Checkpoint,
+}
+
+impl PathKind {
+    fn noun(self) -> &'static str {
+        match self {
+            PathKind::Folder => "folder",
+            PathKind::DataSet => "data set (folder or .tgz)",
+            PathKind::Archive => "archive",
+            PathKind::File => "file",
+            PathKind::Checkpoint => "checkpoint",
+        }
+    }
+}
+
+/// What kind of file a [`Error::BadFile`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A fastburn model file (`.fbm`).
+    Model,
+    /// A fastburn training checkpoint.
+    Checkpoint,
+}
+
+impl FileKind {
+    fn noun(self) -> &'static str {
+        match self {
+            FileKind::Model => "model",
+            FileKind::Checkpoint => "checkpoint",
+        }
+    }
+}
+
+/// How a download failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DownloadFault {
+    /// The server could not be reached or answered with an error.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The connection dropped part way.
+    #[error("connection dropped after {after} bytes: {reason}")]
+    Dropped { after: u64, reason: String },
+    /// Fewer bytes arrived than the server announced.
+    #[error("got {got} of {expected} bytes")]
+    Short { got: u64, expected: u64 },
+    /// A `file://` mirror does not hold the file.
+    #[error("{}: {reason}", path.display())]
+    MirrorFile { path: PathBuf, reason: String },
+}
+
+/// `Result` with fastburn's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attach a path to an I/O error.
+pub(crate) trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,213 @@
+//! BatchNorm as PyTorch runs it, and in training on the CPU fused with the ReLU (and residual
+//! add) that follows it (`fastburn_flex::batch_norm`).
+
+use burn::nn::BatchNorm;
+use burn::prelude::*;
+
+/// BatchNorm as PyTorch runs it: Burn's layer updates `running_var` with the batch's biased
+/// variance, PyTorch (and so fastai) with the unbiased one (x n/(n-1), n the values per channel),
+/// which is what validation then normalises with.
+///
+/// In training on the CPU this is one fused operation ([`fastburn_flex::batch_norm`]); elsewhere
+/// it is Burn's
+/// forward pass, with the update Burn queued corrected by `m * var / (n - 1)`.
+pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    norm(bn, x, false)
+}
+
+/// `relu(batch_norm(bn, x))`, one operation in training on the CPU.
+pub fn batch_norm_relu<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    norm(bn, x, true)
+}
+
+/// `relu(batch_norm(bn, x) + residual)`, the end of a ResNet block, one operation in training on
+/// the CPU.
+pub fn batch_norm_add_relu<const D: usize>(
+    bn: &BatchNorm,
+    x: Tensor<D>,
+    residual: Tensor<D>,
+) -> Tensor<D> {
+    if let Some(out) = fastburn_flex::batch_norm(bn, &x, true, Some(&residual)) {
+        return out;
+    }
+    burn::tensor::activation::relu(norm(bn, x, false) + residual)
+}
+
+fn norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>, relu: bool) -> Tensor<D> {
+    let training = x.device().is_autodiff() && bn.training.is_enabled();
+    let out = if !training {
+        bn.forward(x)
+    } else if let Some(out) = fastburn_flex::batch_norm(bn, &x, relu, None) {
+        return out;
+    } else {
+        burns_with_unbiased_running_var(bn, x)
+    };
+    if relu {
+        burn::tensor::activation::relu(out)
+    } else {
+        out
+    }
+}
+
+fn burns_with_unbiased_running_var<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    let channels = x.dims()[1].max(1);
+    let n = x.shape().num_elements() / channels;
+    let old = bn.running_var.value_sync();
+    let out = bn.forward(x);
+    if n > 1 {
+        // What Burn queued: (1 - m) * old + m * var_biased.
+        let queued = bn.running_var.value_sync();
+        let m_var = queued.clone() - old * (1.0 - bn.momentum);
+        bn.running_var.update(queued + m_var / (n - 1) as f64);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::BatchNormConfig;
+    use burn::tensor::Distribution;
+    use fastburn_flex::testing::{floats, max_diff};
+
+    /// Output, gradients of x, γ, β of `sum(f(bn, x) * r)`, and the running statistics after.
+    /// The layer is built afresh (clones of a layer share its running statistics).
+    fn run<const D: usize>(
+        f: impl Fn(&BatchNorm, Tensor<D>) -> Tensor<D>,
+        gamma_beta: &(Tensor<1>, Tensor<1>),
+        x: &Tensor<D>,
+        r: &Tensor<D>,
+    ) -> [Vec<f32>; 6] {
+        let dev = x.device();
+        let mut bn = BatchNormConfig::new(gamma_beta.0.dims()[0]).init(&dev);
+        bn.gamma = burn::module::Param::from_tensor(gamma_beta.0.clone());
+        bn.beta = burn::module::Param::from_tensor(gamma_beta.1.clone());
+        let x = x.clone().require_grad();
+        let y = f(&bn, x.clone());
+        let grads = (y.clone() * r.clone()).sum().backward();
+        [
+            floats(y),
+            floats(x.grad(&grads).unwrap()),
+            floats(bn.gamma.val().grad(&grads).unwrap()),
+            floats(bn.beta.val().grad(&grads).unwrap()),
+            floats(bn.running_mean.value_sync()),
+            floats(bn.running_var.value_sync()),
+        ]
+    }
+
+    /// PyTorch's BatchNorm (+ ReLU) written with Burn's layer: the reference.
+    fn reference<const D: usize>(bn: &BatchNorm, x: Tensor<D>, relu: bool) -> Tensor<D> {
+        let out = burns_with_unbiased_running_var(bn, x);
+        if relu {
+            burn::tensor::activation::relu(out)
+        } else {
+            out
+        }
+    }
+
+    /// The fused op gives Burn's output, gradients and running statistics (with PyTorch's
+    /// unbiased variance), with and without ReLU, on 4-D maps (7x7 and 1x1) and 2-D features,
+    /// with γ and β away from their initial values; and it is the op that ran.
+    #[test]
+    fn fused_batch_norm_matches_burns() {
+        let dev = Device::flex().autodiff();
+        dev.seed(5);
+        for relu in [false, true] {
+            for dims in [[6, 3, 7, 7], [8, 5, 1, 1], [4, 2, 3, 5]] {
+                let bn = (
+                    Tensor::random([dims[1]], Distribution::Normal(1.0, 0.5), &dev),
+                    Tensor::random([dims[1]], Distribution::Normal(0.0, 0.5), &dev),
+                );
+                let x = Tensor::<4>::random(dims, Distribution::Normal(0.5, 2.0), &dev);
+                let r = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &dev);
+                let before = fastburn_flex::fast_paths().norm;
+                let ours = run(|bn, x| norm(bn, x, relu), &bn, &x, &r);
+                assert_eq!(
+                    fastburn_flex::fast_paths().norm,
+                    before + 1,
+                    "fused op not taken"
+                );
+                let theirs = run(|bn, x| reference(bn, x, relu), &bn, &x, &r);
+                let what = ["output", "x grad", "gamma grad", "beta grad", "mean", "var"];
+                for i in 0..6 {
+                    let d = max_diff(&ours[i], &theirs[i]);
+                    assert!(
+                        d < 2e-4,
+                        "{dims:?} relu={relu}: {} differs by {d}: {:?} vs {:?}",
+                        what[i],
+                        &ours[i][..2],
+                        &theirs[i][..2]
+                    );
+                }
+                if relu {
+                    assert!(ours[0].contains(&0.0), "{dims:?}: ReLU clipped nothing");
+                }
+            }
+        }
+        // Features [n, c] as in fastai's head.
+        let bn = (Tensor::ones([6], &dev), Tensor::zeros([6], &dev));
+        let x = Tensor::<2>::random([10, 6], Distribution::Normal(0.0, 1.0), &dev);
+        let r = Tensor::<2>::random([10, 6], Distribution::Normal(0.0, 1.0), &dev);
+        let ours = run(|bn, x| norm(bn, x, false), &bn, &x, &r);
+        let theirs = run(|bn, x| reference(bn, x, false), &bn, &x, &r);
+        for i in 0..6 {
+            assert!(max_diff(&ours[i], &theirs[i]) < 2e-4, "2-D: value {i}");
+        }
+    }
+
+    /// The end of a ResNet block, `relu(bn(x) + residual)`, fused: Burn's output, running
+    /// statistics, and gradients of x, γ, β and the residual.
+    #[test]
+    fn fused_residual_matches_burns() {
+        let dev = Device::flex().autodiff();
+        dev.seed(9);
+        let dims = [5, 4, 3, 3];
+        let gb = (
+            Tensor::random([4], Distribution::Normal(1.0, 0.5), &dev),
+            Tensor::random([4], Distribution::Normal(0.0, 0.5), &dev),
+        );
+        let x = Tensor::<4>::random(dims, Distribution::Normal(0.5, 2.0), &dev);
+        let res = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &dev).require_grad();
+        let r = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &dev);
+        let residual_grad = |fused: bool| {
+            let mut bn = BatchNormConfig::new(4).init(&dev);
+            bn.gamma = burn::module::Param::from_tensor(gb.0.clone());
+            bn.beta = burn::module::Param::from_tensor(gb.1.clone());
+            let (x, res) = (x.clone().require_grad(), res.clone());
+            let y = if fused {
+                batch_norm_add_relu(&bn, x.clone(), res.clone())
+            } else {
+                burn::tensor::activation::relu(reference(&bn, x.clone(), false) + res.clone())
+            };
+            let g = (y.clone() * r.clone()).sum().backward();
+            let out = [
+                floats(y),
+                floats(x.grad(&g).unwrap()),
+                floats(bn.gamma.val().grad(&g).unwrap()),
+                floats(bn.beta.val().grad(&g).unwrap()),
+                floats(bn.running_mean.value_sync()),
+                floats(bn.running_var.value_sync()),
+            ];
+            (out, floats(res.grad(&g).unwrap()))
+        };
+        let before = fastburn_flex::fast_paths().norm;
+        let (ours, ours_res) = residual_grad(true);
+        assert_eq!(fastburn_flex::fast_paths().norm, before + 1);
+        let (theirs, theirs_res) = residual_grad(false);
+        for i in 0..6 {
+            assert!(max_diff(&ours[i], &theirs[i]) < 2e-4, "value {i}");
+        }
+        assert!(max_diff(&ours_res, &theirs_res) < 1e-5, "residual gradient");
+        assert!(ours_res.contains(&0.0) && ours_res.iter().any(|g| g.abs() > 0.1));
+    }
+
+    /// Inference, and a frozen layer in training, use the running statistics (Burn's path).
+    #[test]
+    fn inference_uses_running_statistics() {
+        let dev = Device::flex();
+        let bn = BatchNormConfig::new(3).init(&dev);
+        let x = Tensor::<4>::random([2, 3, 4, 4], Distribution::Normal(3.0, 1.0), &dev);
+        let expected = burn::tensor::activation::relu(bn.forward(x.clone()));
+        assert!(max_diff(&floats(batch_norm_relu(&bn, x)), &floats(expected)) < 1e-6);
+    }
+}
