@@ -141,7 +141,7 @@ fn advice(err: &Error, command: Option<&Command>) -> Option<String> {
         Error::Checksum { .. } => "delete it and retry, or use a local copy with --data or \
              FASTBURN_DATA_URL"
             .into(),
-        Error::Download { fault, .. } => download_advice(fault),
+        Error::Download { fault, .. } => download_advice(fault, input),
         Error::Unavailable { file_name, .. } => match input {
             Input::Data => format!(
                 "put {file_name} in a folder and set FASTBURN_DATA_URL=file:///that/folder (the \
@@ -185,16 +185,28 @@ fn advice(err: &Error, command: Option<&Command>) -> Option<String> {
     })
 }
 
-fn download_advice(fault: &DownloadFault) -> String {
+fn download_advice(fault: &DownloadFault, input: Input) -> String {
+    // `data fetch` has no --data; the commands that read data do.
+    let local = if input == Input::Data {
+        "put the archive in a folder and set FASTBURN_DATA_URL=file:///that/folder"
+    } else {
+        "use --data with the archive or its extracted folder"
+    };
     match fault {
+        DownloadFault::Unreachable(_) if input == Input::Data => format!("no network? {local}"),
         DownloadFault::Unreachable(_) => OFFLINE.into(),
         DownloadFault::Dropped { .. } => {
-            "retry; if it keeps failing, download the file by hand and use --data".into()
+            format!("retry; if it keeps failing, download the file by hand and {local}")
         }
         DownloadFault::Short { .. } => "retry the download".into(),
         DownloadFault::MirrorFile { path, .. } => format!(
-            "check FASTBURN_DATA_URL: {} must exist; or pass --data DIR",
-            path.display()
+            "check FASTBURN_DATA_URL: {} must exist; or unset it to download from fastai's server{}",
+            path.display(),
+            if input == Input::Data {
+                ""
+            } else {
+                ", or pass --data"
+            }
         ),
     }
 }

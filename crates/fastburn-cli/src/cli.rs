@@ -65,8 +65,9 @@ pub fn arch_parser() -> impl TypedValueParser<Value = Arch> {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct DataArg {
     /// Data folder (MNIST_SAMPLE layout: train/3, train/7, valid/3, valid/7, or any folder of
-    /// class folders) or a .tgz of one. Default: the --dataset from the cache ($FASTBURN_HOME,
-    /// ~/.fastburn), downloaded if needed from FASTBURN_DATA_URL or fastai's server.
+    /// class folders) or a .tgz of one. Default: MNIST_SAMPLE (or the --dataset asked for) from
+    /// the cache ($FASTBURN_HOME, ~/.fastburn), downloaded if needed from FASTBURN_DATA_URL or
+    /// fastai's server.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
 }
@@ -107,7 +108,7 @@ pub struct SourceOpts {
 #[derive(Debug, Clone, clap::Args)]
 pub struct SplitOpts {
     /// Seed for the weights, the shuffling and a random validation split: the same seed gives
-    /// the same numbers (interpret: the --seed the model was trained with)
+    /// the same numbers and holds out the same images
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Hold out this fraction of the images for validation, at random from --seed (used anyway,
@@ -239,9 +240,62 @@ pub fn run(command: Option<&Command>) -> anyhow::Result<()> {
     }
 }
 
+/// The command-line reference (docs/cli.md): every command's `--help`, as the binary prints it.
+#[cfg(test)]
+fn reference() -> String {
+    use clap::CommandFactory;
+    /// What `fastburn <path> --help` prints.
+    fn help(path: &[String]) -> String {
+        let args = std::iter::once("fastburn".to_string())
+            .chain(path.iter().cloned())
+            .chain(std::iter::once("--help".to_string()));
+        match Cli::command().try_get_matches_from(args) {
+            Err(e) => e.render().to_string(),
+            Ok(_) => String::new(),
+        }
+    }
+    fn walk(cmd: &clap::Command, path: Vec<String>, out: &mut String) {
+        let name = std::iter::once("fastburn".to_string())
+            .chain(path.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        out.push_str(&format!(
+            "## `{name}`\n\n```text\n{}\n```\n\n",
+            help(&path).trim_end()
+        ));
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let mut next = path.clone();
+            next.push(sub.get_name().to_string());
+            walk(sub, next, out);
+        }
+    }
+    let mut out = String::from(
+        "# Command-line reference\n\nEvery command's `--help`, as `fastburn` prints it. Generated \
+         from the binary's own definitions: `cargo test -p fastburn-cli cli_reference` fails when \
+         this page is out of date, and `FASTBURN_BLESS=1` with the same command rewrites it.\n\n",
+    );
+    walk(&Cli::command(), Vec::new(), &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// docs/cli.md is the binary's help, so it cannot drift from what the commands take.
+    #[test]
+    fn cli_reference_is_up_to_date() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/cli.md");
+        let want = reference();
+        if std::env::var_os("FASTBURN_BLESS").is_some() {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "docs/cli.md is out of date: run `FASTBURN_BLESS=1 cargo test -p fastburn-cli cli_reference`"
+        );
+    }
 
     #[test]
     fn sizes_parse() {

@@ -3,6 +3,9 @@
 //! page shows, uploads a 3 through the file input, and saves a screenshot to
 //! `target/serve_page.png`. Skipped, with the reason printed, where no Chromium is installed.
 
+#[path = "../../fastburn/tests/common/mod.rs"]
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -122,7 +125,7 @@ fn trained_model(dir: &Path) -> PathBuf {
 #[test]
 fn draw_a_digit_and_see_the_prediction() {
     let Some(chromium) = find_chromium() else {
-        eprintln!("skipped: no chromium on PATH (apt-get install chromium)");
+        common::missing_tool("chromium (apt-get install chromium)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -400,3 +400,69 @@ fn one_class_or_zero_epochs_is_one_line_with_the_fix() {
     assert!(stderr.contains("--epochs"), "{stderr}");
     assert!(!model.exists());
 }
+
+/// Class names are the folders' names, whatever they hold: a class named `a,b` (and one with a
+/// space) survives training, saving, loading and predicting, as one class each.
+#[test]
+fn class_names_with_commas_survive_save_load_predict() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let data = dir.path().join("odd names");
+    for (class, colour) in [("a,b", [230, 40, 30]), ("c d", [30, 60, 230])] {
+        let folder = data.join(class);
+        std::fs::create_dir_all(&folder).unwrap();
+        for i in 0..10 {
+            save(
+                &picture(24, 24, colour, i),
+                &folder.join(format!("{i}.png")),
+                0,
+            );
+        }
+    }
+    let model = dir.path().join("odd.fbm");
+    let out = fastburn(
+        &home,
+        &[
+            "train",
+            "--model",
+            "simple-cnn",
+            "--data",
+            data.to_str().unwrap(),
+            "--epochs",
+            "1",
+            "--bs",
+            "4",
+            "--quiet",
+            "--save",
+            model.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(r#"classes ["a,b", "c d"]"#),
+        "{}",
+        text(&out.stdout)
+    );
+    let info = fastburn::models::read_model_info(&model).unwrap();
+    assert_eq!(info.vocab, ["a,b", "c d"]);
+    let (_, loaded) = fastburn::models::load_model(&model, &Device::flex()).unwrap();
+    assert_eq!(loaded.vocab, ["a,b", "c d"]);
+    let image = data.join("a,b").join("3.png");
+    let out = fastburn(
+        &home,
+        &[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            image.to_str().unwrap(),
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let class = stdout
+        .trim()
+        .rsplit_once(" (probability")
+        .and_then(|(head, _)| head.rsplit_once(": "))
+        .map(|(_, class)| class.to_string());
+    assert!(matches!(class.as_deref(), Some("a,b" | "c d")), "{stdout}");
+}

@@ -88,19 +88,23 @@ fn read_header<M: DeserializeOwned>(
     r: &mut impl Read,
 ) -> Result<(Header<M>, u64)> {
     let mut magic = vec![0u8; MAGIC.len()];
-    r.read_exact(&mut magic)
-        .map_err(|_| bad(path, kind, "not a fastburn file (it is too short)"))?;
-    if magic != MAGIC {
-        let old = magic.starts_with(OLD_MAGIC);
-        return Err(bad(
+    let not_one = || {
+        bad(
             path,
             kind,
-            if old {
-                "written by an earlier fastburn, in a format this one no longer reads"
-            } else {
-                "not a fastburn file"
-            },
-        ));
+            format!("not a fastburn {} file", kind_name(kind)),
+        )
+    };
+    r.read_exact(&mut magic).map_err(|_| not_one())?;
+    if magic != MAGIC {
+        if magic.starts_with(OLD_MAGIC) {
+            return Err(bad(
+                path,
+                kind,
+                "written by an earlier fastburn, in a format this one no longer reads",
+            ));
+        }
+        return Err(not_one());
     }
     let mut len = [0u8; 8];
     r.read_exact(&mut len)

@@ -32,7 +32,11 @@ pub enum Error {
     EmptySplit { path: PathBuf, split: String },
 
     /// A classifier was asked for, but the training images hold fewer than two classes.
-    #[error("{}: its training images have {} class(es) ({classes:?}); a classifier needs two or more", path.display(), classes.len())]
+    #[error("{}: its training images hold {} ({classes:?}); a classifier needs two or more", path.display(), match classes.len() {
+        0 => "no class".to_string(),
+        1 => "one class".to_string(),
+        n => format!("{n} classes"),
+    })]
     TooFewClasses { path: PathBuf, classes: Vec<String> },
 
     /// A class has validation images but no training images.

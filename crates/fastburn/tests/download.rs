@@ -9,6 +9,7 @@ use std::path::Path;
 use common::{Reply, Server, listing, tgz, tgz_raw};
 use fastburn::Error;
 use fastburn::data::{Config, DataSet, Expected, download, extract_tgz, extract_tgz_from};
+use fastburn::error::DownloadFault;
 use md5::{Digest, Md5};
 use sha2::Sha256;
 
@@ -186,17 +187,21 @@ fn untar_data_uses_mirror_cache_and_checksums() {
     assert!(matches!(cfg2.untar_data(&ds), Err(Error::Checksum { .. })));
     assert!(listing(&home2.path().join("archive")).is_empty());
 
-    // Offline (a mirror folder that does not exist): a clear error naming the archive and the
-    // fix, never another data set in its place...
+    // Offline (a mirror folder that does not exist): an error naming the mirror's missing file
+    // and the archive the data set needs, never another data set in its place...
     let cfg3 = with_mirror(home2.path(), "file:///nonexistent/fastburn-mirror");
     let err = cfg3.untar_data(&ds).unwrap_err();
-    assert!(matches!(err, Error::Download { .. }), "{err}");
-    assert!(err.to_string().contains("--data"), "{err}");
-    let err = cfg3.resolve_data(None, &ds, true).unwrap_err().to_string();
     assert!(
-        err.contains("toy_set.tgz") && err.contains("FASTBURN_DATA_URL") && err.contains("--data"),
+        matches!(&err, Error::Download { fault: DownloadFault::MirrorFile { path, .. }, .. }
+            if path.ends_with("toy_set.tgz")),
         "{err}"
     );
+    let err = cfg3.resolve_data(None, &ds, true).unwrap_err();
+    assert!(
+        matches!(&err, Error::Unavailable { file_name, .. } if file_name == "toy_set.tgz"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("toy_set.tgz"), "{err}");
     // ...except MNIST_SAMPLE, for which the embedded sample of the same 3s and 7s stands in.
     let sample = toy_set("mnist_sample");
     let resolved = cfg3.resolve_data(None, &sample, true).unwrap();

@@ -183,9 +183,9 @@ fn bad_inputs_are_typed_errors_naming_the_file() {
         "{err}"
     );
     assert!(err.to_string().contains("32x30"), "{err}");
-    // A library call's fix is a library call (the CLI's commands name their own flags).
-    assert!(err.to_string().contains("load_images_resized"), "{err}");
-    // The chapter's layout (train/3, ...) says how to train on several sizes instead.
+    // A fact, no advice: what to do depends on the caller (the command line adds its own).
+    assert!(!err.to_string().contains("--"), "{err}");
+    // The chapter's layout (train/3, ...) names the odd file too.
     let chapter = dir.path().join("chapter");
     for (i, split) in ["train/3", "train/7", "valid/3", "valid/7"]
         .iter()
@@ -198,7 +198,7 @@ fn bad_inputs_are_typed_errors_naming_the_file() {
     }
     let err = fastburn::data::SampleImages::load(&chapter).unwrap_err();
     assert!(
-        matches!(err, Error::ImageSize { got: (30, 32), .. }) && err.to_string().contains("--size"),
+        matches!(err, Error::ImageSize { ref path, got: (30, 32), .. } if path.ends_with("b.png")),
         "{err}"
     );
 

@@ -186,6 +186,26 @@ proptest! {
         }
     }
 
+    /// Class names are whatever the folders are called: any text, commas, newlines, quotes and
+    /// `=` included, comes back from a model file as it went in, one name each.
+    #[test]
+    fn class_names_round_trip_through_model_files(vocab in prop::collection::vec(any::<String>(), 2..6)) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.fbm");
+        let dev = burn::prelude::Device::flex();
+        let info = ModelInfo {
+            arch: Arch::SimpleNet,
+            vocab: vocab.clone(),
+            norm: None,
+            n_out: vocab.len(),
+            item_tfms: fastburn::data::ItemTfms::resize(1, (28, 28), fastburn::data::ResizeMethod::Crop),
+        };
+        save_model(&fastburn::models::simple_net(28 * 28, 30, vocab.len(), &dev), &info, &path).unwrap();
+        prop_assert_eq!(&read_model_info(&path).unwrap().vocab, &vocab);
+        let (_, loaded) = load_model(&path, &dev).unwrap();
+        prop_assert_eq!(loaded, info);
+    }
+
     #[test]
     fn checkpoints_read_or_refuse(bytes in prop_oneof![
         prop::collection::vec(any::<u8>(), 0..128),
@@ -222,7 +242,7 @@ fn model_bytes() -> Vec<u8> {
     let info = ModelInfo {
         arch: Arch::Linear,
         vocab: vec!["7".into(), "3".into()],
-        norm: Some("0.13,0.3".parse().unwrap()),
+        norm: Some("0.13 0.2 0.5,0.3 0.3 0.25".parse().unwrap()),
         n_out: 1,
         item_tfms: fastburn::data::ItemTfms::resize(3, (32, 48), fastburn::data::ResizeMethod::Pad),
     };

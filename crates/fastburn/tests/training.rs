@@ -251,22 +251,21 @@ fn a_diverging_loss_stops_training_with_a_clear_error() {
     );
     learn.quiet(true);
     let err = learn.fit(3, 1e40).unwrap_err();
+    // The error says where, and carries the rate the run had (the command line suggests a
+    // tenth of it).
     assert!(
         matches!(
             err,
             Error::Diverged {
                 epoch: 0,
                 batch: 1,
+                lr: 1e40,
                 ..
             }
         ),
         "{err}"
     );
-    let msg = err.to_string();
-    assert!(
-        msg.contains("epoch 0, batch 1") && msg.contains("lower learning rate"),
-        "{msg}"
-    );
+    assert!(err.to_string().contains("epoch 0, batch 1"), "{err}");
 }
 
 #[test]
@@ -326,7 +325,7 @@ fn save_load_predict_round_trip_and_bad_files() {
     std::fs::write(&text, "hello").unwrap();
     let err = load_model(&text, &dev).unwrap_err().to_string();
     assert!(
-        err.contains("notes.fbm") && err.contains("not a fastburn file"),
+        err.contains("notes.fbm") && err.contains("not a fastburn model file"),
         "{err}"
     );
     let bytes = std::fs::read(&path).unwrap();

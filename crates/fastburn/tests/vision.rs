@@ -10,7 +10,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use common::synthetic_dls;
 use fastburn::Error;
-use fastburn::data::{FolderOptions, ImageDataLoaders, embedded_sample};
+use fastburn::data::{Dataset, FolderOptions, ImageDataLoaders, embedded_sample};
 use fastburn::learner::{
     ADAM, ClassificationInterpretation, Learner, Lr, Optimizer, SGD, vision_learner,
 };
@@ -462,4 +462,80 @@ fn resnet18_learns_a_little_and_interpretation_adds_up() {
         .plot_confusion_matrix(&dir.path().join("cm.png"))
         .unwrap();
     assert!(image::open(dir.path().join("top.png")).is_ok());
+}
+
+/// A folder too large to hold in memory is decoded per batch. A file that turns unreadable after
+/// the data set was built stops training with an error naming it, before the batch that holds it
+/// is trained on; with `skip_bad` the batch leaves it out, so it is one item shorter: no image is
+/// ever made up in its place.
+#[test]
+fn a_file_that_breaks_mid_run_stops_training_or_is_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    for (class, shade) in [("dark", 40u8), ("light", 200u8)] {
+        let folder = dir.path().join(class);
+        std::fs::create_dir_all(&folder).unwrap();
+        for i in 0..8u8 {
+            image::GrayImage::from_fn(12, 12, |x, y| {
+                image::Luma([shade + ((x + y) as u8 + i) % 9])
+            })
+            .save(folder.join(format!("{i}.png")))
+            .unwrap();
+        }
+    }
+    let dev = fastburn::device();
+    let opts = |skip_bad| FolderOptions {
+        bs: 4,
+        valid_pct: Some(0.25),
+        max_memory: 0,
+        skip_bad,
+        ..FolderOptions::default()
+    };
+    let build =
+        |skip_bad| ImageDataLoaders::from_folder(dir.path(), &opts(skip_bad), &dev).unwrap();
+    let (strict, lenient) = (build(false), build(true));
+    assert!(strict.train.dataset.is_streaming());
+    let victim = strict.train.dataset.paths[0].clone();
+    std::fs::write(&victim, b"not a png any more").unwrap();
+
+    // The batch of the first epoch that holds it (item 0 of the training split).
+    let holding = strict
+        .train
+        .batch_indices_for(0)
+        .iter()
+        .position(|b| b.contains(&0))
+        .unwrap();
+    let mut learn = Learner::new(strict, resnet18(1, 2, &dev), ADAM, cross_entropy, vec![]);
+    learn.quiet(true);
+    let err = learn.fit(1, 1e-3).unwrap_err();
+    assert!(
+        matches!(&err, Error::BadImage { path, .. } if *path == victim),
+        "{err}"
+    );
+    // It stopped at that batch: the batches before it trained, that one did not.
+    assert_eq!(learn.recorder().losses.len(), holding);
+
+    let all: Vec<usize> = (0..lenient.train.dataset.len()).collect();
+    let at = lenient
+        .train
+        .dataset
+        .paths
+        .iter()
+        .position(|p| *p == victim)
+        .unwrap();
+    let (x, y) = lenient.train.dataset.batch(&all).unwrap();
+    assert_eq!(x.dims()[0], all.len() - 1);
+    assert_eq!(y.dims()[0], all.len() - 1);
+    let labels: Vec<i64> = y.into_data().iter::<i64>().collect();
+    let mut want: Vec<i64> = lenient
+        .train
+        .dataset
+        .labels
+        .iter()
+        .map(|&l| l as i64)
+        .collect();
+    want.remove(at);
+    assert_eq!(labels, want, "the labels left match the images left");
+    let mut learn = Learner::new(lenient, resnet18(1, 2, &dev), ADAM, cross_entropy, vec![]);
+    learn.quiet(true);
+    learn.fit(1, 1e-3).unwrap();
 }

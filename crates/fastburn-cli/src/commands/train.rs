@@ -203,6 +203,9 @@ pub fn train_on(cfg: &Config, resolved: &Resolved, args: &TrainArgs) -> anyhow::
         },
         args.split.seed
     );
+    // Ctrl-C checkpoints from here on: the handler is in place before the data is loaded, so a
+    // Ctrl-C at any point of the run is handled the same way.
+    let interrupt = args.checkpoint.as_ref().map(|_| interrupt_flag());
     let device = cfg.device();
     device.seed(args.split.seed);
     // A model trained on normalised inputs goes on with inputs normalised the same way, and
@@ -264,7 +267,11 @@ pub fn train_on(cfg: &Config, resolved: &Resolved, args: &TrainArgs) -> anyhow::
             println!("resuming from {}", path.display());
         }
         let every = Duration::from_secs_f64(args.checkpoint_every * 60.0);
-        learn.add_cb(CheckpointCallback::new(&path, Some(every)).on_interrupt(interrupt_flag()));
+        let mut checkpoints = CheckpointCallback::new(&path, Some(every));
+        if let Some(flag) = interrupt {
+            checkpoints = checkpoints.on_interrupt(flag);
+        }
+        learn.add_cb(checkpoints);
     }
     recipe.fit(&mut learn)?;
     if let Some(v) = learn.recorder().values.last() {

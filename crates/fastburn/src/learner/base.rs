@@ -306,7 +306,7 @@ impl<M: Model> Learner<M> {
     /// uninterrupted run would have.
     pub fn resume(&mut self, path: &Path) -> Result<()> {
         let ck = Checkpoint::read(path)?;
-        let (model, opt) = ck.restore(self.model.clone(), self.opt.clone(), path)?;
+        let (model, mut opt) = ck.restore(self.model.clone(), self.opt.clone(), path)?;
         self.model = opt.apply_freeze(model);
         self.opt = opt;
         self.resume = Some((ck, path.to_path_buf()));

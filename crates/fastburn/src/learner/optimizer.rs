@@ -330,9 +330,10 @@ pub struct Optimizer {
 }
 
 impl Optimizer {
-    /// An optimizer with `rule` over parameter groups given by path prefixes; it learns each
-    /// parameter's facts when it first meets it, from its path alone (see
-    /// [`for_model`](Self::for_model) for norm layers, running statistics and multipliers).
+    /// An optimizer with `rule` over parameter groups given by path prefixes. It learns each
+    /// parameter's facts (group, norm layer or bias, running statistic) the first time it steps
+    /// or freezes it, from the module tree; [`for_model`](Self::for_model) learns them all at once,
+    /// with the model's step multipliers.
     pub fn new(rule: impl Stepper + 'static, groups: Vec<String>) -> Self {
         let groups = if groups.is_empty() {
             vec![String::new()]
@@ -353,20 +354,16 @@ impl Optimizer {
     /// (group, norm layer or bias, running statistic, step multiplier) resolved now.
     pub fn for_model<M: Model>(rule: impl Stepper + 'static, model: &M) -> Self {
         let mut opt = Self::new(rule, model.param_groups());
-        let mults = model.step_multipliers();
         let mut walk = Resolve {
-            opt: &opt,
+            opt: &mut opt,
             at: Where::default(),
-            found: BTreeMap::new(),
         };
         model.visit(&mut walk);
-        let mut params = walk.found;
-        for (path, mult) in mults {
-            if let Some(info) = params.get_mut(&path) {
+        for (path, mult) in model.step_multipliers() {
+            if let Some(info) = opt.params.get_mut(&path) {
                 info.mult = mult;
             }
         }
-        opt.params = params;
         opt
     }
 
@@ -383,14 +380,26 @@ impl Optimizer {
             .unwrap_or(0)
     }
 
-    /// What the optimizer knows of the parameter at `path`.
-    pub fn param_info(&self, path: &str) -> ParamInfo {
-        self.params.get(path).cloned().unwrap_or_else(|| ParamInfo {
-            group: self.group_of(path),
-            norm_or_bias: path.ends_with(".bias") || path == "bias",
-            running_stat: false,
+    /// What the optimizer knows of the parameter at `path`, if it has met it.
+    pub fn param_info(&self, path: &str) -> Option<&ParamInfo> {
+        self.params.get(path)
+    }
+
+    /// The facts of the parameter `at` a place in the module tree: resolved the first time, then
+    /// read back.
+    fn info_at(&mut self, at: &Where) -> ParamInfo {
+        let path = at.path.join(".");
+        if let Some(info) = self.params.get(&path) {
+            return info.clone();
+        }
+        let info = ParamInfo {
+            group: self.group_of(&path),
+            norm_or_bias: is_norm_or_bias(&at.path, at.kinds.last().map(String::as_str)),
+            running_stat: is_running_stat(&at.path),
             mult: 1.0,
-        })
+        };
+        self.params.insert(path, info.clone());
+        info
     }
 
     /// One learning rate per group (`lrs.len()` must be the number of groups, or 1 for all).
@@ -421,7 +430,7 @@ impl Optimizer {
         let mut mapper = StepMapper {
             opt: self,
             grads,
-            path: Vec::new(),
+            at: Where::default(),
         };
         model.map(&mut mapper)
     }
@@ -429,10 +438,10 @@ impl Optimizer {
     /// Mark parameters as trainable or not after a change of `frozen_to`: in frozen groups only
     /// norm layers and biases train (fastai's `train_bn=True`), and the others need no gradient
     /// at all (none is computed or stored for them).
-    pub fn apply_freeze<M: Module>(&self, model: M) -> M {
+    pub fn apply_freeze<M: Module>(&mut self, model: M) -> M {
         let mut mapper = FreezeMapper {
             opt: self,
-            path: Vec::new(),
+            at: Where::default(),
         };
         model.map(&mut mapper)
     }
@@ -581,49 +590,50 @@ struct Where {
     kinds: Vec<String>,
 }
 
-/// Resolves every parameter's [`ParamInfo`] once.
+impl Where {
+    fn enter(&mut self, name: &str, container_type: &str) {
+        self.path.push(name.to_string());
+        self.kinds.push(container_type.to_string());
+    }
+    fn exit(&mut self) {
+        self.path.pop();
+        self.kinds.pop();
+    }
+}
+
+/// Resolves every parameter's [`ParamInfo`] at once.
 struct Resolve<'a> {
-    opt: &'a Optimizer,
+    opt: &'a mut Optimizer,
     at: Where,
-    found: BTreeMap<String, ParamInfo>,
 }
 
 impl ModuleVisitor for Resolve<'_> {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.at.path.push(name.to_string());
-        self.at.kinds.push(container_type.to_string());
+        self.at.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.at.path.pop();
-        self.at.kinds.pop();
+        self.at.exit();
     }
 
     fn visit_float<const D: usize>(&mut self, _param: &Param<Tensor<D>>) {
-        let path = self.at.path.join(".");
-        let info = ParamInfo {
-            group: self.opt.group_of(&path),
-            norm_or_bias: is_norm_or_bias(&self.at.path, self.at.kinds.last().map(String::as_str)),
-            running_stat: is_running_stat(&self.at.path),
-            mult: 1.0,
-        };
-        self.found.insert(path, info);
+        self.opt.info_at(&self.at);
     }
 }
 
 struct StepMapper<'a> {
     opt: &'a mut Optimizer,
     grads: &'a mut Gradients,
-    path: Vec<String>,
+    at: Where,
 }
 
 impl ModuleMapper for StepMapper<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.at.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+        self.at.exit();
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
@@ -631,8 +641,7 @@ impl ModuleMapper for StepMapper<'_> {
         let Some(grad) = tensor.grad_remove(self.grads) else {
             return Param::from_mapped_value(id, tensor, mapper);
         };
-        let path = self.path.join(".");
-        let info = self.opt.param_info(&path);
+        let info = self.opt.info_at(&self.at);
         if info.running_stat || (info.group < self.opt.frozen_to && !info.norm_or_bias) {
             return Param::from_mapped_value(id, tensor, mapper);
         }
@@ -644,7 +653,7 @@ impl ModuleMapper for StepMapper<'_> {
         let device = tensor.device();
         let shape = tensor.shape();
         let rule = self.opt.rule.clone();
-        let state = self.opt.state.entry(path).or_default();
+        let state = self.opt.state.entry(self.at.path.join(".")).or_default();
         // On the CPU the step runs on the parameter's own buffer and reads the gradient where it
         // lies; elsewhere (GPUs) through host vectors.
         let updated = match fastburn_flex::step_in_place(tensor.inner(), &grad, |p, g| {
@@ -675,21 +684,21 @@ fn host_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 }
 
 struct FreezeMapper<'a> {
-    opt: &'a Optimizer,
-    path: Vec<String>,
+    opt: &'a mut Optimizer,
+    at: Where,
 }
 
 impl ModuleMapper for FreezeMapper<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.at.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+        self.at.exit();
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let info = self.opt.param_info(&self.path.join("."));
+        let info = self.opt.info_at(&self.at);
         // Running statistics are buffers: they never take gradients.
         if info.running_stat {
             return param;

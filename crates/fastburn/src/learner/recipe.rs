@@ -61,7 +61,7 @@ impl Recipe {
         }
     }
 
-    /// The all-digits recipe: what `fastburn train --dataset mnist` runs.
+    /// The all-digits recipe: what the command line runs on all ten MNIST digits.
     pub fn all_digits() -> Recipe {
         Recipe {
             arch: Arch::SimpleCnn,

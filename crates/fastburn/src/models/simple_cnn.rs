@@ -1,8 +1,8 @@
 //! A small convolutional net for small images (digits): fastai's chapter-13 `simple_cnn` idea
 //! (stacks of convolution, BatchNorm, ReLU, downsampling by stride) with 3x3 kernels, a second
-//! convolution at each resolution and fastai's concat-pool head. It is what `fastburn train
-//! --dataset mnist` trains: ~9 M multiply-adds a digit (ResNet-18: ~0.6 G), 99.5% on MNIST in 3
-//! epochs (README, "All ten digits").
+//! convolution at each resolution and fastai's concat-pool head. It is what the all-digits
+//! recipe ([`Recipe::all_digits`](crate::learner::Recipe::all_digits)) trains: ~9 M multiply-adds
+//! a digit (ResNet-18: ~0.6 G), 99.5% on MNIST in 3 epochs (docs/speed.md, "All ten digits").
 
 use burn::module::Initializer;
 use burn::nn::conv::{Conv2d, Conv2dConfig};

@@ -215,3 +215,15 @@ pub fn table_without_times(stdout: &str) -> Vec<String> {
         .map(|l| l.rsplit_once(' ').map_or(l, |(row, _time)| row).to_string())
         .collect()
 }
+
+/// A test that needs a tool this machine lacks (Chromium, `script`): skipped, saying so, on a
+/// developer's machine; a failure under CI (`CI` set, as `.ci/run` sets it), which installs the
+/// tool, so that a broken install cannot pass as a skipped test.
+pub fn missing_tool(what: &str) {
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    assert!(
+        !ci,
+        "{what} is missing, and CI installs it: the test cannot run"
+    );
+    eprintln!("skipped: {what} is missing");
+}
