@@ -5,7 +5,7 @@
 //! a ResNet-18 step 1.5-1.9x slower than PyTorch's. The ops here compute the same values faster
 //! (docs/speed.md has the measurements), each as a Burn custom autodiff op:
 //!
-//! - [`conv2d`]: a convolution as matrix products over tiles of whole images ([`cpu_conv`]'s
+//! - [`conv2d`]: a convolution as matrix products over tiles of whole images (`cpu_conv.rs`'s
 //!   kernels), and a convolution with one output position as one product over the taps that
 //!   touch the input;
 //! - [`batch_norm`]: training BatchNorm fused with the ReLU (and a ResNet block's residual add)
@@ -18,7 +18,7 @@
 //! [`fast_paths`] counts, per thread, the ops that ran here, so a test can tell that a fast path
 //! was taken (another test's thread cannot move the count).
 //!
-//! Only this crate touches Flex's primitives; [`interop`](crate) is where it does.
+//! Only this crate touches Flex's primitives, and only in `interop.rs`.
 
 mod alloc;
 mod conv;

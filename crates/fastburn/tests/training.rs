@@ -166,6 +166,71 @@ fn learner_drives_the_loss_down_on_a_synthetic_problem() {
     }
 }
 
+/// A rule a user writes is a peer of SGD and Adam: it trains, its buffers are kept per
+/// parameter, a checkpoint saves them, and only a learner with the same rule resumes from it.
+#[test]
+fn a_users_own_optimizer_trains_and_checkpoints() {
+    use fastburn::learner::{CheckpointCallback, Hypers, Update};
+    #[derive(Debug)]
+    struct RmsProp;
+    impl Stepper for RmsProp {
+        fn name(&self) -> &str {
+            "rmsprop"
+        }
+        fn hypers(&self, lr: f64) -> Hypers {
+            Hypers {
+                lr,
+                mom: 0.0,
+                sqr_mom: 0.99,
+                eps: 1e-8,
+                wd: 0.0,
+            }
+        }
+        fn buffers(&self) -> usize {
+            1
+        }
+        fn step(&self, p: &mut [f32], g: &[f32], bufs: &mut [&mut [f32]], u: &Update) {
+            let h = &u.hypers;
+            let (a, lr, eps) = (h.sqr_mom as f32, (h.lr * u.mult) as f32, h.eps as f32);
+            for ((p, g), v) in p.iter_mut().zip(g).zip(bufs[0].iter_mut()) {
+                *v = a * *v + (1.0 - a) * g * g;
+                *p -= lr * g / (v.sqrt() + eps);
+            }
+        }
+    }
+    let dev = fastburn::device();
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck.fbc");
+    let learner = |rule: Box<dyn Stepper>| {
+        let mut learn = Learner::new(
+            synthetic_dls(3),
+            simple_net(4, 8, 2, &dev),
+            rule,
+            cross_entropy,
+            vec![ACCURACY],
+        );
+        learn.quiet(true);
+        learn
+    };
+    let mut learn = learner(Box::new(RmsProp));
+    learn.add_cb(CheckpointCallback::new(&ck, None));
+    learn.fit(20, 0.01).unwrap();
+    let acc = learn.recorder().values.last().unwrap().metrics[0];
+    assert!(acc >= 0.85, "accuracy {acc}");
+    let state = learn.opt.state("l1.weight").unwrap();
+    assert_eq!((state.step, state.buffers.len()), (20 * 8, 1));
+    assert!(
+        state.buffers[0].iter().all(|v| *v >= 0.0) && state.buffers[0].iter().any(|v| *v > 0.0)
+    );
+
+    learner(Box::new(RmsProp)).resume(&ck).unwrap();
+    let err = learner(Box::new(SGD)).resume(&ck).unwrap_err();
+    assert!(
+        matches!(err, Error::BadFile { .. }) && err.to_string().contains("rmsprop"),
+        "{err}"
+    );
+}
+
 #[derive(Clone, Default)]
 struct Log(Arc<Mutex<Vec<Event>>>);
 

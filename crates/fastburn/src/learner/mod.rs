@@ -39,7 +39,7 @@ pub use interpret::{ClassificationInterpretation, show_batch};
 pub use lr_find::{LRFinder, LrFind, valley};
 pub use optimizer::{
     ADAM, Adam, Hypers, Optimizer, OptimizerRecord, ParamInfo, ParamState, SGD, Sgd, StateMismatch,
-    Stepper,
+    Stepper, Update,
 };
 pub use progress::{ProgressCallback, ProgressTable, format_time};
 pub use recipe::Recipe;

@@ -32,6 +32,18 @@ pub struct Hypers {
     pub wd: f64,
 }
 
+/// What one update of one parameter is given besides its values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Update {
+    /// The group's hyper-parameters, weight decay zeroed for norm layers and biases (fastai's
+    /// `wd_bn_bias=False`).
+    pub hypers: Hypers,
+    /// A factor on the step, not on the weight decay (see [`Model::step_multipliers`]).
+    pub mult: f64,
+    /// The steps this parameter has taken, this one included (Adam's bias correction).
+    pub step: u64,
+}
+
 /// An update rule: how a parameter moves given its gradient, its group's hyper-parameters and
 /// the buffers the rule keeps for it.
 ///
@@ -42,7 +54,7 @@ pub struct Hypers {
 /// A user's rule, RMSProp without momentum (fastai's `rms_prop_step`):
 ///
 /// ```
-/// use fastburn::learner::{Hypers, Stepper};
+/// use fastburn::learner::{Hypers, Stepper, Update};
 ///
 /// #[derive(Debug)]
 /// struct RmsProp;
@@ -57,8 +69,9 @@ pub struct Hypers {
 ///     fn buffers(&self) -> usize {
 ///         1
 ///     }
-///     fn step(&self, p: &mut [f32], g: &[f32], bufs: &mut [&mut [f32]], h: &Hypers, mult: f64, _step: u64) {
-///         let (a, lr, eps) = (h.sqr_mom as f32, (h.lr * mult) as f32, h.eps as f32);
+///     fn step(&self, p: &mut [f32], g: &[f32], bufs: &mut [&mut [f32]], u: &Update) {
+///         let h = &u.hypers;
+///         let (a, lr, eps) = (h.sqr_mom as f32, (h.lr * u.mult) as f32, h.eps as f32);
 ///         for ((p, g), v) in p.iter_mut().zip(g).zip(bufs[0].iter_mut()) {
 ///             *v = a * *v + (1.0 - a) * g * g;
 ///             *p -= lr * g / (v.sqrt() + eps);
@@ -80,19 +93,8 @@ pub trait Stepper: Send + Sync + std::fmt::Debug {
     }
 
     /// Update `p` in place: `g` its gradient, `bufs` the rule's buffers (as many as
-    /// [`buffers`](Self::buffers)), `h` the group's hyper-parameters (weight decay zeroed for norm
-    /// layers and biases, as fastai's `wd_bn_bias=False`), `mult` a factor on the step (not on
-    /// the weight decay: see [`Model::step_multipliers`]), `step` the number of steps this
-    /// parameter has taken, this one included (Adam's bias correction).
-    fn step(
-        &self,
-        p: &mut [f32],
-        g: &[f32],
-        bufs: &mut [&mut [f32]],
-        h: &Hypers,
-        mult: f64,
-        step: u64,
-    );
+    /// [`buffers`](Self::buffers)), `u` the hyper-parameters and where the parameter is.
+    fn step(&self, p: &mut [f32], g: &[f32], bufs: &mut [&mut [f32]], u: &Update);
 }
 
 /// A rule chosen at run time (`Box<dyn Stepper>`) is a rule.
@@ -106,16 +108,8 @@ impl<S: Stepper + ?Sized> Stepper for Box<S> {
     fn buffers(&self) -> usize {
         (**self).buffers()
     }
-    fn step(
-        &self,
-        p: &mut [f32],
-        g: &[f32],
-        bufs: &mut [&mut [f32]],
-        h: &Hypers,
-        mult: f64,
-        step: u64,
-    ) {
-        (**self).step(p, g, bufs, h, mult, step)
+    fn step(&self, p: &mut [f32], g: &[f32], bufs: &mut [&mut [f32]], u: &Update) {
+        (**self).step(p, g, bufs, u)
     }
 }
 
@@ -158,17 +152,10 @@ impl Stepper for Sgd {
         usize::from(self.mom != 0.0)
     }
 
-    fn step(
-        &self,
-        p: &mut [f32],
-        g: &[f32],
-        bufs: &mut [&mut [f32]],
-        h: &Hypers,
-        mult: f64,
-        _step: u64,
-    ) {
+    fn step(&self, p: &mut [f32], g: &[f32], bufs: &mut [&mut [f32]], u: &Update) {
+        let h = &u.hypers;
         let decay = (1.0 - h.lr * h.wd) as f32;
-        let lr = (h.lr * mult) as f32;
+        let lr = (h.lr * u.mult) as f32;
         match bufs {
             [m] => {
                 let mom = h.mom as f32;
@@ -229,23 +216,16 @@ impl Stepper for Adam {
         2
     }
 
-    fn step(
-        &self,
-        p: &mut [f32],
-        g: &[f32],
-        bufs: &mut [&mut [f32]],
-        h: &Hypers,
-        mult: f64,
-        step: u64,
-    ) {
+    fn step(&self, p: &mut [f32], g: &[f32], bufs: &mut [&mut [f32]], u: &Update) {
         let [m, v] = bufs else {
             return;
         };
+        let h = &u.hypers;
         let decay = (1.0 - h.lr * h.wd) as f32;
-        let debias1 = 1.0 - h.mom.powi(step as i32);
-        let debias2 = 1.0 - h.sqr_mom.powi(step as i32);
+        let debias1 = 1.0 - h.mom.powi(u.step as i32);
+        let debias2 = 1.0 - h.sqr_mom.powi(u.step as i32);
         let (mom, sqr_mom, eps) = (h.mom as f32, h.sqr_mom as f32, h.eps as f32);
-        let (step_size, inv_debias2) = ((h.lr * mult / debias1) as f32, (1.0 / debias2) as f32);
+        let (step_size, inv_debias2) = ((h.lr * u.mult / debias1) as f32, (1.0 / debias2) as f32);
         // Iterators over the four slices, not indices: no bounds checks, so the loop vectorises.
         for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
             let mi = *m * mom + g * (1.0 - mom);
@@ -540,10 +520,14 @@ fn step_param(
         s.buffers = vec![vec![0.0; p.len()]; n_buf];
     }
     s.step += 1;
-    let step = s.step;
+    let u = Update {
+        hypers: *h,
+        mult,
+        step: s.step,
+    };
     if p.len() < 4 * CHUNK {
         let mut bufs: Vec<&mut [f32]> = s.buffers.iter_mut().map(Vec::as_mut_slice).collect();
-        rule.step(p, g, &mut bufs, h, mult, step);
+        rule.step(p, g, &mut bufs, &u);
         return;
     }
     // Chunk `k` of the parameter, of its gradient and of each buffer, stepped on its own.
@@ -559,7 +543,7 @@ fn step_param(
         })
         .collect();
     jobs.into_par_iter()
-        .for_each(|(p, g, mut b)| rule.step(p, g, &mut b, h, mult, step));
+        .for_each(|(p, g, mut b)| rule.step(p, g, &mut b, &u));
 }
 
 /// fastai's `norm_bias_params`: norm layers (by their module's type) and biases.
