@@ -72,6 +72,9 @@ pub struct DataArg {
     pub data: Option<PathBuf>,
 }
 
+/// The seed when none is given: the chapter's.
+pub const DEFAULT_SEED: u64 = 42;
+
 /// Which data set `--data` defaults to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum DatasetName {
@@ -97,7 +100,7 @@ pub struct SourceOpts {
     #[command(flatten)]
     pub data: DataArg,
     /// Data set used when --data is not given
-    #[arg(long, value_enum, default_value = "mnist-sample")]
+    #[arg(long, value_enum, default_value_t = DatasetName::default())]
     pub dataset: DatasetName,
     /// Use at most this many training images (picked evenly), for a quick run
     #[arg(long, value_name = "N")]
@@ -109,7 +112,7 @@ pub struct SourceOpts {
 pub struct SplitOpts {
     /// Seed for the weights, the shuffling and a random validation split: the same seed gives
     /// the same numbers and holds out the same images
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = DEFAULT_SEED)]
     pub seed: u64,
     /// Hold out this fraction of the images for validation, at random from --seed (used anyway,
     /// at 0.2, when the folder has no train/ and valid/ folders)
@@ -126,7 +129,7 @@ pub struct SplitOpts {
 impl Default for SplitOpts {
     fn default() -> Self {
         SplitOpts {
-            seed: 42,
+            seed: DEFAULT_SEED,
             valid_pct: None,
             max_valid: None,
             skip_bad: false,
@@ -143,7 +146,7 @@ pub struct InputOpts {
     pub size: Option<(usize, usize)>,
     /// How --size is reached: crop (random crops in training, the centre in validation), squish
     /// or pad (by reflection)
-    #[arg(long, value_name = "METHOD", default_value = "crop", value_parser = parse_method)]
+    #[arg(long, value_name = "METHOD", default_value_t = ResizeMethod::default(), value_parser = parse_method)]
     pub resize_method: ResizeMethod,
     /// Normalise the convolutional models' inputs with the training set's mean and standard
     /// deviation (off by default, as fastai without pretrained weights; with --init, as the

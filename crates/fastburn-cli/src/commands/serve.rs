@@ -6,6 +6,11 @@ use std::time::Duration;
 
 use fastburn_serve::{BatchOptions, ServeOptions, ServedModel, serve_until_signal};
 
+/// The server's own defaults (`ServeOptions::default()`), which the options below start from.
+fn defaults() -> ServeOptions {
+    ServeOptions::default()
+}
+
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// A model file saved by `fastburn train --save`
@@ -15,26 +20,36 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub addr: SocketAddr,
     /// Largest request body: bytes, or with a K, M or G suffix (413 above it)
-    #[arg(long, default_value = "10M", value_parser = parse_size)]
+    #[arg(long, default_value = human_size(defaults().max_body), value_parser = parse_size)]
     pub max_body: usize,
     /// Most pixels an uploaded image may have (413 above it; guards against decompression bombs)
-    #[arg(long, default_value_t = 24_000_000)]
+    #[arg(long, default_value_t = defaults().max_pixels)]
     pub max_pixels: u64,
     /// Most images in one forward pass
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = defaults().batch.max_batch)]
     pub max_batch: usize,
     /// Microseconds to hold a batch open for more requests once the queue is empty
-    #[arg(long, default_value_t = 0, value_name = "US")]
+    #[arg(long, default_value_t = defaults().batch.max_wait.as_micros() as u64, value_name = "US")]
     pub batch_wait_us: u64,
     /// Most requests waiting for the model; more are answered 503
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = defaults().batch.queue)]
     pub queue: usize,
     /// Seconds a client may take to send its request body (408 after)
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = defaults().read_timeout.as_secs())]
     pub read_timeout: u64,
     /// Seconds requests in flight may take to finish after Ctrl-C or SIGTERM
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = defaults().shutdown_grace.as_secs())]
     pub shutdown_grace: u64,
+}
+
+/// A byte count as `--max-body` is written: `10M`, `512K`, or bytes.
+fn human_size(bytes: usize) -> String {
+    match bytes {
+        b if b > 0 && b % (1 << 30) == 0 => format!("{}G", b >> 30),
+        b if b > 0 && b % (1 << 20) == 0 => format!("{}M", b >> 20),
+        b if b > 0 && b % (1 << 10) == 0 => format!("{}K", b >> 10),
+        b => b.to_string(),
+    }
 }
 
 /// `10M` -> 10 MiB, `512K`, `1G`, or plain bytes.
@@ -54,7 +69,6 @@ fn parse_size(s: &str) -> std::result::Result<usize, String> {
 
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let model = ServedModel::load(&args.model)?;
-    let defaults = ServeOptions::default();
     let opts = ServeOptions {
         max_body: args.max_body,
         max_pixels: args.max_pixels,
@@ -65,7 +79,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         },
         read_timeout: Duration::from_secs(args.read_timeout),
         shutdown_grace: Duration::from_secs(args.shutdown_grace),
-        ..defaults
+        ..defaults()
     };
     let (arch, classes) = (model.arch(), model.classes().join(", "));
     serve_until_signal(args.addr, model, opts, |addr| {
@@ -81,7 +95,13 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn sizes_parse() {
+    fn sizes_parse_and_print() {
+        assert_eq!(super::human_size(10 << 20), "10M");
+        assert_eq!(
+            super::parse_size(&super::human_size(10 << 20)),
+            Ok(10 << 20)
+        );
+        assert_eq!(super::human_size(1000), "1000");
         assert_eq!(super::parse_size("10M"), Ok(10 << 20));
         assert_eq!(super::parse_size("512k"), Ok(512 << 10));
         assert_eq!(super::parse_size("1GB"), Ok(1 << 30));

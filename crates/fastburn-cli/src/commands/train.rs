@@ -24,7 +24,10 @@ pub enum Aug {
     Digits,
 }
 
-#[derive(Debug, Clone, Default, clap::Args)]
+/// Minutes between checkpoints within an epoch when none is given.
+pub const CHECKPOINT_EVERY_MINUTES: f64 = 10.0;
+
+#[derive(Debug, Clone, clap::Args)]
 #[command(after_help = recipes_help())]
 pub struct TrainArgs {
     #[command(flatten)]
@@ -69,12 +72,35 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub checkpoint: Option<PathBuf>,
     /// Minutes between checkpoints within an epoch
-    #[arg(long, value_name = "MINUTES", default_value_t = 10.0)]
+    #[arg(long, value_name = "MINUTES", default_value_t = CHECKPOINT_EVERY_MINUTES)]
     pub checkpoint_every: f64,
     /// Continue the run whose checkpoint is in --checkpoint DIR (the same command otherwise);
     /// it ends exactly as the uninterrupted run would have
     #[arg(long)]
     pub resume: bool,
+}
+
+/// `fastburn train` with no option (what the main job trains).
+impl Default for TrainArgs {
+    fn default() -> Self {
+        TrainArgs {
+            model: ModelOpts::default(),
+            epochs: None,
+            lr: None,
+            one_cycle: false,
+            label_smoothing: false,
+            source: SourceOpts::default(),
+            split: SplitOpts::default(),
+            input: InputOpts::default(),
+            aug: None,
+            init: None,
+            save: None,
+            quiet: false,
+            checkpoint: None,
+            checkpoint_every: CHECKPOINT_EVERY_MINUTES,
+            resume: false,
+        }
+    }
 }
 
 impl TrainArgs {
