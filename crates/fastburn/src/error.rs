@@ -183,8 +183,13 @@ pub enum Error {
 
     /// Data that does not have the shape an operation needs (a caller's mistake: a crop outside
     /// its image, pixels that are not whole images, no items at all).
-    #[error("{0}")]
-    Shape(String),
+    #[error("{what}: expected {expected}, got {got}")]
+    Shape {
+        /// What was given (`"crop"`, `"pixel bytes"`, `"image paths"`).
+        what: &'static str,
+        expected: String,
+        got: String,
+    },
 
     /// A metric or monitored value that the learner does not record.
     #[error("no value named {name:?} is recorded (there are {known:?})")]

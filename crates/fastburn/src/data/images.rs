@@ -57,9 +57,11 @@ impl ImageStack {
 
     /// Concatenate stacks of the same image size (e.g. the 3s then the 7s).
     pub fn concat(stacks: &[&ImageStack]) -> Result<ImageStack> {
-        let first = stacks
-            .first()
-            .ok_or_else(|| Error::Shape("no image stacks to concatenate".into()))?;
+        let first = stacks.first().ok_or_else(|| Error::Shape {
+            what: "image stacks to concatenate",
+            expected: "at least one".into(),
+            got: "none".into(),
+        })?;
         let mut out = ImageStack {
             pixels: Vec::new(),
             height: first.height,
@@ -130,9 +132,11 @@ pub fn load_images_resized(paths: &[PathBuf], size: (usize, usize)) -> Result<Im
 
 /// Decode in parallel; without `resize`, every image must have the first one's size.
 fn decode_all(paths: &[PathBuf], resize: Option<(usize, usize)>) -> Result<ImageStack> {
-    let first = paths
-        .first()
-        .ok_or_else(|| Error::Shape("no image paths given".into()))?;
+    let first = paths.first().ok_or_else(|| Error::Shape {
+        what: "image paths",
+        expected: "at least one".into(),
+        got: "none".into(),
+    })?;
     let (height, width) = match resize {
         Some(size) => size,
         None => {

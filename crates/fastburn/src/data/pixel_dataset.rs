@@ -47,20 +47,25 @@ impl PixelDataset {
     ) -> Result<Self> {
         let per: usize = shape.iter().product();
         if per == 0 {
-            return Err(Error::Shape(format!(
-                "an image of {}x{}x{} (channels x height x width) has no pixels",
-                shape[0], shape[1], shape[2]
-            )));
+            return Err(Error::Shape {
+                what: "image shape (channels x height x width)",
+                expected: "at least 1x1x1".into(),
+                got: format!("{}x{}x{}", shape[0], shape[1], shape[2]),
+            });
         }
         if pixels.len() != labels.len() * per {
-            return Err(Error::Shape(format!(
-                "{} bytes are not {} images of {}x{}x{} (one per label)",
-                pixels.len(),
-                labels.len(),
-                shape[0],
-                shape[1],
-                shape[2]
-            )));
+            return Err(Error::Shape {
+                what: "pixel bytes",
+                expected: format!(
+                    "{} images of {}x{}x{}, one per label ({} bytes)",
+                    labels.len(),
+                    shape[0],
+                    shape[1],
+                    shape[2],
+                    labels.len() * per
+                ),
+                got: format!("{} bytes", pixels.len()),
+            });
         }
         Ok(Self {
             pixels: pixels.into(),
@@ -209,15 +214,13 @@ mod tests {
     fn bytes_that_are_not_whole_images_are_an_error() {
         let dev = Device::flex();
         let err = PixelDataset::new(vec![0; 10], [1, 2, 2], vec![0, 1], &dev).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("10 bytes are not 2 images of 1x2x2"),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            "pixel bytes: expected 2 images of 1x2x2, one per label (8 bytes), got 10 bytes"
         );
         let err = PixelDataset::new(vec![], [1, 0, 2], vec![], &dev).unwrap_err();
         assert!(
-            err.to_string()
-                .contains("1x0x2 (channels x height x width) has no pixels"),
+            matches!(&err, crate::Error::Shape { got, .. } if got == "1x0x2"),
             "{err}"
         );
     }

@@ -150,10 +150,12 @@ impl Drawing for Matrix<'_> {
 pub fn save_confusion_matrix(counts: &[Vec<usize>], vocab: &[String], path: &Path) -> Result<()> {
     let n = counts.len();
     if n == 0 || counts.iter().any(|r| r.len() != n) || vocab.len() < n {
-        return Err(Error::Shape(format!(
-            "{}: a confusion matrix needs n rows of n counts and n class names",
-            path.display()
-        )));
+        let rows: Vec<usize> = counts.iter().map(Vec::len).collect();
+        return Err(Error::Shape {
+            what: "confusion matrix",
+            expected: "n rows of n counts, and n class names".into(),
+            got: format!("rows of {rows:?} counts, {} class names", vocab.len()),
+        });
     }
     // Cells big enough for a 5-digit count; the picture at least 420 px wide.
     let cell = (480 / n as i32).clamp(36, 90);

@@ -45,10 +45,11 @@ impl Gray {
     /// Rows `rows` and columns `cols`, as `im3[4..10, 4..10]`.
     pub fn crop(&self, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>) -> Result<Self> {
         if rows.end > self.height || cols.end > self.width || rows.is_empty() || cols.is_empty() {
-            return Err(Error::Shape(format!(
-                "crop {rows:?},{cols:?} does not fit a {}x{} image",
-                self.height, self.width
-            )));
+            return Err(Error::Shape {
+                what: "crop (rows, columns)",
+                expected: format!("within the image's {}x{}", self.height, self.width),
+                got: format!("{rows:?}, {cols:?}"),
+            });
         }
         let values = rows
             .clone()
