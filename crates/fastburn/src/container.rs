@@ -41,6 +41,7 @@ fn kind_name(kind: FileKind) -> &'static str {
     match kind {
         FileKind::Model => "model",
         FileKind::Checkpoint => "checkpoint",
+        FileKind::PyTorch => "pytorch",
     }
 }
 

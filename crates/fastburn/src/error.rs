@@ -238,6 +238,8 @@ pub enum FileKind {
     Model,
     /// A fastburn training checkpoint.
     Checkpoint,
+    /// PyTorch weights (`.pth`, `.pt`, or a wheel holding one).
+    PyTorch,
 }
 
 impl FileKind {
@@ -245,6 +247,7 @@ impl FileKind {
         match self {
             FileKind::Model => "model",
             FileKind::Checkpoint => "checkpoint",
+            FileKind::PyTorch => "PyTorch weights",
         }
     }
 }

