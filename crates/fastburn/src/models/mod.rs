@@ -3,6 +3,7 @@
 
 mod batch_norm;
 mod conv;
+mod efficientnet;
 mod file;
 mod linear;
 mod pytorch;
@@ -15,10 +16,11 @@ use burn::prelude::*;
 use burn::store::{ModuleRecord, RecordError};
 
 pub use batch_norm::{batch_norm, batch_norm_add_relu, batch_norm_relu};
+pub use efficientnet::{EfficientNetLite, LITE0_IMAGE_SIZE, MBConvBlock};
 pub use file::{ModelInfo, load_into, load_model, read_model_info, save_model};
 pub(crate) use file::{load_record_bytes, record_bytes};
 pub use linear::{LinearModel, linear};
-pub use pytorch::StateDict;
+pub use pytorch::{StateDict, load_state_dict};
 pub use resnet::{BasicBlock, FastaiHead, ResNet, ResNetBody, resnet18, resnet34};
 pub use simple_cnn::{ConvLayer, SIMPLE_CNN_LAYERS, SimpleCnn, simple_cnn, simple_cnn_with};
 pub use simple_net::{SimpleNet, simple_net};

@@ -189,3 +189,121 @@ fn to_f32(bytes: &[u8], dtype: DType) -> Option<Vec<f32>> {
         _ => return None,
     })
 }
+
+/// `model` with the weights of `sd`, matched by name: each parameter's path in the model is its
+/// name in PyTorch's state dict, with Burn's BatchNorm `gamma`/`beta` for PyTorch's
+/// `weight`/`bias`, and a linear layer's weight transposed (PyTorch stores `[out, in]`, Burn
+/// `[in, out]`). Every parameter must be in the file with its shape, and every tensor of the file
+/// must land in the model (BatchNorm's `num_batches_tracked` aside): a file for another model is
+/// refused, naming what does not fit, rather than half loaded.
+pub fn load_state_dict<M: burn::module::Module>(
+    model: M,
+    sd: &StateDict,
+    path: &Path,
+) -> Result<M> {
+    let mut load = Load {
+        sd,
+        path: Vec::new(),
+        used: std::collections::BTreeSet::new(),
+        problems: Vec::new(),
+    };
+    let model = model.map(&mut load);
+    let unused: Vec<&str> = sd
+        .names()
+        .filter(|n| !load.used.contains(*n) && !n.ends_with("num_batches_tracked"))
+        .collect();
+    if !unused.is_empty() {
+        load.problems.push(format!(
+            "{} tensor(s) the model has no place for ({})",
+            unused.len(),
+            few(&unused)
+        ));
+    }
+    match load.problems.is_empty() {
+        true => Ok(model),
+        false => Err(bad(
+            path,
+            format!(
+                "its tensors do not fit the model: {}",
+                load.problems.join("; ")
+            ),
+        )),
+    }
+}
+
+/// The first few of a list of names, for a message.
+fn few(names: &[&str]) -> String {
+    let shown: Vec<&str> = names.iter().take(3).copied().collect();
+    match names.len() {
+        n if n > 3 => format!("{}, and {} more", shown.join(", "), n - 3),
+        _ => shown.join(", "),
+    }
+}
+
+struct Load<'a> {
+    sd: &'a StateDict,
+    path: Vec<String>,
+    used: std::collections::BTreeSet<String>,
+    problems: Vec<String>,
+}
+
+impl burn::module::ModuleMapper for Load<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<burn::tensor::Tensor<D>>,
+    ) -> burn::module::Param<burn::tensor::Tensor<D>> {
+        let mut names = self.path.clone();
+        if let Some(last) = names.last_mut() {
+            *last = match last.as_str() {
+                "gamma" => "weight".into(),
+                "beta" => "bias".into(),
+                other => other.into(),
+            };
+        }
+        let name = names.join(".");
+        let want = param.shape().dims::<D>().to_vec();
+        let Some((shape, values)) = self.sd.get(&name) else {
+            self.problems.push(format!("{name} is missing"));
+            return param;
+        };
+        self.used.insert(name.clone());
+        // PyTorch's Linear weight is [out, in]; Burn's [in, out].
+        let linear = D == 2 && name.ends_with("weight");
+        let given: Vec<usize> = if linear {
+            shape.iter().rev().copied().collect()
+        } else {
+            shape.to_vec()
+        };
+        if given != want {
+            self.problems.push(format!(
+                "{name} is {shape:?} in the file, {want:?} in the model"
+            ));
+            return param;
+        }
+        let values = if linear {
+            let (rows, cols) = (shape[0], shape[1]);
+            (0..rows * cols)
+                .map(|k| values[(k % rows) * cols + k / rows])
+                .collect()
+        } else {
+            values.to_vec()
+        };
+        param.map(|t| {
+            let device = t.device();
+            let grad = t.is_require_grad();
+            let loaded = burn::tensor::Tensor::<D>::from_data(
+                burn::tensor::TensorData::new(values, want.clone()),
+                &device,
+            );
+            if grad { loaded.require_grad() } else { loaded }
+        })
+    }
+}
