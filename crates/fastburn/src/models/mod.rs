@@ -5,6 +5,7 @@ mod batch_norm;
 mod conv;
 mod efficientnet;
 mod file;
+mod imagenet;
 mod linear;
 mod pytorch;
 mod resnet;
@@ -19,6 +20,7 @@ pub use batch_norm::{batch_norm, batch_norm_add_relu, batch_norm_relu};
 pub use efficientnet::{EfficientNetLite, LITE0_IMAGE_SIZE, MBConvBlock};
 pub use file::{ModelInfo, load_into, load_model, read_model_info, save_model};
 pub(crate) use file::{load_record_bytes, record_bytes};
+pub use imagenet::{ImageNetArch, ImageNetModel, imagenet_classes, imagenet_stats};
 pub use linear::{LinearModel, linear};
 pub use pytorch::{StateDict, load_state_dict};
 pub use resnet::{BasicBlock, FastaiHead, ResNet, ResNetBody, resnet18, resnet34};
@@ -147,27 +149,38 @@ pub enum AnyModel {
     SimpleCnn(SimpleCnn),
 }
 
-impl AnyModel {
-    /// Classify one image, prepared by the file's item transforms
-    /// ([`ItemTfms::prepare`](crate::data::ItemTfms::prepare)), as the model was trained: the
-    /// file's normalisation, the sigmoid for one output, the softmax otherwise. Returns the class
-    /// index and its probability. Call on a [`valid`](Module::valid) model.
-    pub fn predict_image(&self, info: &ModelInfo, img: &crate::data::Pixels) -> (usize, f32) {
-        let (c, h, w) = (img.channels, img.height, img.width);
-        let x = crate::data::Normalize::to_inputs(info.norm.as_ref(), &img.data, c, h * w);
-        // Where the model's weights are (the CPU, or a GPU with the cuda/wgpu features).
-        let devices = match self {
-            AnyModel::Linear(m) => m.devices(),
-            AnyModel::SimpleNet(m) => m.devices(),
-            AnyModel::ResNet(m) => m.devices(),
-            AnyModel::SimpleCnn(m) => m.devices(),
-        };
-        let device = devices.into_iter().next().unwrap_or_else(Device::flex);
-        let x = Tensor::<4>::from_data(TensorData::new(x, [1, c, h, w]), &device);
-        let probs = probabilities(self.forward(x)).swap_remove(0);
-        let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
-        (best, probs[best])
-    }
+/// Classify one image, prepared by its item transforms
+/// ([`ItemTfms::prepare`](crate::data::ItemTfms::prepare)), as the model was trained: normalised
+/// with `norm`, then the sigmoid for one output, the softmax otherwise. Returns the class index and
+/// its probability. Call on a [`valid`](Module::valid) model.
+///
+/// ```
+/// use burn::prelude::*;
+/// use fastburn::data::{ItemTfms, ResizeMethod};
+/// use fastburn::models::{classify, simple_cnn};
+/// let net = simple_cnn(3, 4, &Device::flex()).valid();
+/// let photo = image::DynamicImage::ImageRgb8(image::RgbImage::new(40, 30));
+/// let input = ItemTfms::resize(3, (32, 32), ResizeMethod::Crop).prepare(&photo);
+/// let (class, prob) = classify(&net, None, &input);
+/// assert!(class < 4 && (0.0..=1.0).contains(&prob));
+/// ```
+pub fn classify<M: Model>(
+    model: &M,
+    norm: Option<&crate::data::Normalize>,
+    img: &crate::data::Pixels,
+) -> (usize, f32) {
+    let (c, h, w) = (img.channels, img.height, img.width);
+    let x = crate::data::Normalize::to_inputs(norm, &img.data, c, h * w);
+    // Where the model's weights are (the CPU, or a GPU with the cuda/wgpu features).
+    let device = model
+        .devices()
+        .into_iter()
+        .next()
+        .unwrap_or_else(Device::flex);
+    let x = Tensor::<4>::from_data(TensorData::new(x, [1, c, h, w]), &device);
+    let probs = probabilities(model.forward(x)).swap_remove(0);
+    let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
+    (best, probs[best])
 }
 
 impl Model for AnyModel {

@@ -205,38 +205,53 @@ pub fn load_state_dict<M: burn::module::Module>(
         sd,
         path: Vec::new(),
         used: std::collections::BTreeSet::new(),
-        problems: Vec::new(),
+        missing: Vec::new(),
+        mismatched: Vec::new(),
     };
     let model = model.map(&mut load);
-    let unused: Vec<&str> = sd
+    let unused: Vec<String> = sd
         .names()
         .filter(|n| !load.used.contains(*n) && !n.ends_with("num_batches_tracked"))
+        .map(str::to_string)
         .collect();
+    let mut problems = Vec::new();
+    if !load.mismatched.is_empty() {
+        problems.push(few(&load.mismatched, "of another shape", ""));
+    }
+    if !load.missing.is_empty() {
+        problems.push(few(&load.missing, "missing", " is missing"));
+    }
     if !unused.is_empty() {
-        load.problems.push(format!(
-            "{} tensor(s) the model has no place for ({})",
-            unused.len(),
-            few(&unused)
+        problems.push(few(
+            &unused,
+            "the model has no place for",
+            " has no place in the model",
         ));
     }
-    match load.problems.is_empty() {
+    match problems.is_empty() {
         true => Ok(model),
         false => Err(bad(
             path,
-            format!(
-                "its tensors do not fit the model: {}",
-                load.problems.join("; ")
-            ),
+            format!("its tensors do not fit the model: {}", problems.join("; ")),
         )),
     }
 }
 
-/// The first few of a list of names, for a message.
-fn few(names: &[&str]) -> String {
-    let shown: Vec<&str> = names.iter().take(3).copied().collect();
-    match names.len() {
-        n if n > 3 => format!("{}, and {} more", shown.join(", "), n - 3),
-        _ => shown.join(", "),
+/// One kind of problem, as a clause: the one item (with `one`'s ending), or how many and the
+/// first three.
+fn few(items: &[String], many: &str, one: &str) -> String {
+    match items {
+        [only] => format!("{only}{one}"),
+        _ => {
+            let shown = items[..3.min(items.len())].join(", ");
+            let more = items.len().saturating_sub(3);
+            let tail = if more > 0 {
+                format!(", and {more} more")
+            } else {
+                String::new()
+            };
+            format!("{} {many} ({shown}{tail})", items.len())
+        }
     }
 }
 
@@ -244,7 +259,8 @@ struct Load<'a> {
     sd: &'a StateDict,
     path: Vec<String>,
     used: std::collections::BTreeSet<String>,
-    problems: Vec<String>,
+    missing: Vec<String>,
+    mismatched: Vec<String>,
 }
 
 impl burn::module::ModuleMapper for Load<'_> {
@@ -271,7 +287,7 @@ impl burn::module::ModuleMapper for Load<'_> {
         let name = names.join(".");
         let want = param.shape().dims::<D>().to_vec();
         let Some((shape, values)) = self.sd.get(&name) else {
-            self.problems.push(format!("{name} is missing"));
+            self.missing.push(name);
             return param;
         };
         self.used.insert(name.clone());
@@ -283,7 +299,7 @@ impl burn::module::ModuleMapper for Load<'_> {
             shape.to_vec()
         };
         if given != want {
-            self.problems.push(format!(
+            self.mismatched.push(format!(
                 "{name} is {shape:?} in the file, {want:?} in the model"
             ));
             return param;
