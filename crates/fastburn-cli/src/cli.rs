@@ -188,11 +188,20 @@ pub fn recipes_help() -> String {
     let mut text = String::from("Defaults (the recipe of each --model):\n");
     let row = |name: &str, r: Recipe| {
         format!(
-            "  {name:<22} {} epoch(s), lr {}, batch size {}{}{}\n",
+            "  {name:<22} {}{} epoch(s), lr {}, batch size {}{}{}\n",
+            if r.fine_tune {
+                "fine-tune: 1 frozen + "
+            } else {
+                ""
+            },
             r.epochs,
             r.lr,
             r.bs,
-            if r.one_cycle { ", one-cycle" } else { "" },
+            if r.one_cycle && !r.fine_tune {
+                ", one-cycle"
+            } else {
+                ""
+            },
             if r.label_smoothing {
                 ", label smoothing 0.1"
             } else {
@@ -204,6 +213,10 @@ pub fn recipes_help() -> String {
         text.push_str(&row(arch.name(), Recipe::for_arch(arch)));
     }
     text.push_str(&row("--dataset mnist", Recipe::all_digits()));
+    text.push_str(&row(
+        "--pretrained FILE",
+        Recipe::pretrained(Arch::EfficientNetLite0),
+    ));
     text
 }
 

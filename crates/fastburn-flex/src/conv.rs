@@ -21,8 +21,10 @@ use crate::interop::{FlexAutodiff, flex_tensor, floats, plain, tracked};
 use rayon::prelude::*;
 
 /// `conv.forward(x)`, computed here when `x` and the kernel are f32 on Flex, with or without
-/// autodiff; `None` for anything else (another backend or dtype, a bias, groups, dilation,
-/// padding other than explicit), which Burn's `Conv2d::forward` then computes.
+/// autodiff; `None` for anything else (another backend or dtype, a bias, groups other than one
+/// per channel, dilation, padding other than explicit), which Burn's `Conv2d::forward` then
+/// computes. A depthwise convolution (one group per channel) is computed plane by plane
+/// (`depthwise.rs`).
 ///
 /// ```
 /// use burn::nn::{PaddingConfig2d, conv::Conv2dConfig};
@@ -40,10 +42,13 @@ pub fn conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
     let PaddingConfig2d::Explicit(top, left, bottom, right) = conv.padding else {
         return None;
     };
-    if conv.bias.is_some() || conv.groups != 1 || conv.dilation != [1, 1] {
+    let pad = [top, left, bottom, right];
+    if conv.groups > 1 {
+        return crate::depthwise::depthwise(conv, x, pad);
+    }
+    if conv.bias.is_some() || conv.dilation != [1, 1] {
         return None;
     }
-    let pad = [top, left, bottom, right];
     if let Some(region) = Region::single_position(conv, x.dims(), pad) {
         return single_output_position(conv, x, region);
     }

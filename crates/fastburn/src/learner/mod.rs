@@ -44,8 +44,10 @@ pub use optimizer::{
 pub use progress::{ProgressCallback, ProgressTable, format_time};
 pub use recipe::Recipe;
 pub use recorder::{Recorder, SmoothLoss};
-pub use schedule::{Hyper, OneCycle, ParamScheduler, Sched, combined_cos, sched_cos};
+pub use schedule::{
+    FINE_TUNE_LR, FineTune, Hyper, OneCycle, ParamScheduler, Sched, combined_cos, sched_cos,
+};
 pub use tracker::{
     EarlyStoppingCallback, ReduceLROnPlateau, SaveModelCallback, TerminateOnNaN, Tracker,
 };
-pub use vision::vision_learner;
+pub use vision::{vision_learner, vision_learner_pretrained};

@@ -243,9 +243,12 @@ impl Stepper for Adam {
 pub struct ParamInfo {
     /// Its parameter group.
     pub group: usize,
-    /// A norm layer's parameter or a bias (fastai's `norm_bias_params`): no weight decay, and it
-    /// keeps training in frozen groups (`train_bn=True`).
+    /// A norm layer's parameter or a bias (fastai's `norm_bias_params`): no weight decay
+    /// (`wd_bn_bias=False`).
     pub norm_or_bias: bool,
+    /// A norm layer's parameter: it keeps training in frozen groups (fastai's `train_bn=True`,
+    /// which, unlike the weight decay rule, leaves biases frozen).
+    pub norm: bool,
     /// A running statistic (BatchNorm's mean and variance): a buffer, never stepped or trained.
     pub running_stat: bool,
     /// The factor on its steps ([`Model::step_multipliers`]).
@@ -372,9 +375,11 @@ impl Optimizer {
         if let Some(info) = self.params.get(&path) {
             return info.clone();
         }
+        let norm = is_norm(at.kinds.last().map(String::as_str));
         let info = ParamInfo {
             group: self.group_of(&path),
-            norm_or_bias: is_norm_or_bias(&at.path, at.kinds.last().map(String::as_str)),
+            norm_or_bias: norm || at.path.last().is_some_and(|p| p == "bias"),
+            norm,
             running_stat: is_running_stat(&at.path),
             mult: 1.0,
         };
@@ -416,8 +421,8 @@ impl Optimizer {
     }
 
     /// Mark parameters as trainable or not after a change of `frozen_to`: in frozen groups only
-    /// norm layers and biases train (fastai's `train_bn=True`), and the others need no gradient
-    /// at all (none is computed or stored for them).
+    /// norm layers train (fastai's `train_bn=True`), and the others need no gradient at all (none
+    /// is computed or stored for them).
     pub fn apply_freeze<M: Module>(&mut self, model: M) -> M {
         let mut mapper = FreezeMapper {
             opt: self,
@@ -546,9 +551,9 @@ fn step_param(
         .for_each(|(p, g, mut b)| rule.step(p, g, &mut b, &u));
 }
 
-/// fastai's `norm_bias_params`: norm layers (by their module's type) and biases.
-fn is_norm_or_bias(path: &[String], container: Option<&str>) -> bool {
-    let norm = container.is_some_and(|k| {
+/// A parameter of a norm layer (by its module's type), as fastai's `norm_types`.
+fn is_norm(container: Option<&str>) -> bool {
+    container.is_some_and(|k| {
         [
             "BatchNorm",
             "LayerNorm",
@@ -558,8 +563,7 @@ fn is_norm_or_bias(path: &[String], container: Option<&str>) -> bool {
         ]
         .iter()
         .any(|n| k.ends_with(n))
-    });
-    norm || path.last().is_some_and(|p| p == "bias")
+    })
 }
 
 fn is_running_stat(path: &[String]) -> bool {
@@ -626,7 +630,7 @@ impl ModuleMapper for StepMapper<'_> {
             return Param::from_mapped_value(id, tensor, mapper);
         };
         let info = self.opt.info_at(&self.at);
-        if info.running_stat || (info.group < self.opt.frozen_to && !info.norm_or_bias) {
+        if info.running_stat || (info.group < self.opt.frozen_to && !info.norm) {
             return Param::from_mapped_value(id, tensor, mapper);
         }
         let mut h = self.opt.hypers[info.group.min(self.opt.hypers.len() - 1)];
@@ -687,7 +691,7 @@ impl ModuleMapper for FreezeMapper<'_> {
         if info.running_stat {
             return param;
         }
-        let trainable = info.group >= self.opt.frozen_to || info.norm_or_bias;
+        let trainable = info.group >= self.opt.frozen_to || info.norm;
         param.set_require_grad(trainable)
     }
 }
@@ -840,9 +844,8 @@ mod tests {
         assert_eq!(opt.group_of("head.lin2.bias"), 1);
         assert_eq!(opt.group_of("other"), 0);
         let path = |p: &str| vec!["head".to_string(), p.to_string()];
-        assert!(is_norm_or_bias(&path("weight"), Some("Struct:BatchNorm")));
-        assert!(is_norm_or_bias(&path("bias"), Some("Struct:Linear")));
-        assert!(!is_norm_or_bias(&path("weight"), Some("Struct:Linear")));
+        assert!(is_norm(Some("Struct:BatchNorm")));
+        assert!(!is_norm(Some("Struct:Linear")));
         assert!(is_running_stat(&path("running_var")));
     }
 }

@@ -5,6 +5,7 @@ use burn::prelude::*;
 
 use super::base::Learner;
 use super::optimizer::{ADAM, SGD, Stepper};
+use super::schedule::FINE_TUNE_LR;
 use crate::data::{AnyImageDataset, DataLoaders};
 use crate::error::Result;
 use crate::loss::{LossFn, cross_entropy, label_smoothing_cross_entropy, mnist_loss};
@@ -20,6 +21,10 @@ use crate::models::{AnyModel, Arch};
 ///   `fit_one_cycle(1, 0.1)` on batches of 64, as the chapter trains its ResNet.
 /// - All ten MNIST digits ([`Recipe::all_digits`]): `simple_cnn`, one cycle of 4 epochs peaking at
 ///   0.02, batches of 256, label smoothing 0.1 (chosen by the measurements in bench/README.md).
+/// - EfficientNet-Lite0 from scratch: `fit_one_cycle(1)` at fastai's default rate (1e-3) on
+///   batches of 64.
+/// - A pretrained body ([`Recipe::pretrained`]): fastai's `fine_tune(1)` (base rate 2e-3) on
+///   batches of 64, as fastbook trains one.
 ///
 /// ```
 /// use fastburn::learner::Recipe;
@@ -41,6 +46,9 @@ pub struct Recipe {
     /// fastai's `LabelSmoothingCrossEntropy` (eps 0.1) instead of cross-entropy (convolutional
     /// models only).
     pub label_smoothing: bool,
+    /// fastai's `fine_tune(epochs, lr)` (one epoch with the body frozen, then `epochs` of
+    /// everything) rather than one fit: for a pretrained body.
+    pub fine_tune: bool,
 }
 
 impl Recipe {
@@ -50,6 +58,7 @@ impl Recipe {
             Arch::Linear => (10, 1.0, 256),
             Arch::SimpleNet => (40, 0.1, 256),
             Arch::Resnet18 | Arch::Resnet34 | Arch::SimpleCnn => (1, 0.1, 64),
+            Arch::EfficientNetLite0 => (1, 1e-3, 64),
         };
         Recipe {
             arch,
@@ -58,6 +67,24 @@ impl Recipe {
             bs,
             one_cycle: arch.is_vision(),
             label_smoothing: false,
+            fine_tune: false,
+        }
+    }
+
+    /// The recipe for `arch`'s body from pretrained weights: fastai's `fine_tune(1, 2e-3)`.
+    ///
+    /// ```
+    /// use fastburn::learner::Recipe;
+    /// use fastburn::models::Arch;
+    /// let r = Recipe::pretrained(Arch::EfficientNetLite0);
+    /// assert_eq!((r.epochs, r.lr, r.bs, r.fine_tune), (1, 2e-3, 64, true));
+    /// ```
+    pub fn pretrained(arch: Arch) -> Recipe {
+        Recipe {
+            epochs: 1,
+            lr: FINE_TUNE_LR,
+            fine_tune: true,
+            ..Recipe::for_arch(arch)
         }
     }
 
@@ -70,6 +97,7 @@ impl Recipe {
             bs: 256,
             one_cycle: true,
             label_smoothing: true,
+            fine_tune: false,
         }
     }
 
@@ -129,9 +157,12 @@ impl Recipe {
         )
     }
 
-    /// Train `learn` as the recipe says: `fit_one_cycle(epochs, lr)` or `fit(epochs, lr)`.
+    /// Train `learn` as the recipe says: `fine_tune(epochs, lr)`, `fit_one_cycle(epochs, lr)` or
+    /// `fit(epochs, lr)`.
     pub fn fit(&self, learn: &mut Learner<AnyModel>) -> Result<()> {
-        if self.one_cycle {
+        if self.fine_tune {
+            learn.fine_tune(self.epochs, self.lr)
+        } else if self.one_cycle {
             learn.fit_one_cycle(self.epochs, self.lr)
         } else {
             learn.fit(self.epochs, self.lr)

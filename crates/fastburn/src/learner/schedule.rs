@@ -110,6 +110,66 @@ impl<M: Model> Learner<M> {
     }
 }
 
+/// fastai's `fine_tune` settings besides the epochs and the base rate, with its defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FineTune {
+    /// Epochs with the body frozen, before `epochs` of training everything.
+    pub freeze_epochs: usize,
+    /// The body's rate is the head's divided by this once unfrozen.
+    pub lr_mult: f64,
+    /// The warm-up's share of the unfrozen cycle.
+    pub pct_start: f64,
+    /// The unfrozen cycle starts at its peak rate divided by this.
+    pub div: f64,
+}
+
+impl Default for FineTune {
+    fn default() -> Self {
+        Self {
+            freeze_epochs: 1,
+            lr_mult: 100.0,
+            pct_start: 0.3,
+            div: 5.0,
+        }
+    }
+}
+
+/// fastai's default `base_lr` for [`Learner::fine_tune`].
+pub const FINE_TUNE_LR: f64 = 2e-3;
+
+impl<M: Model> Learner<M> {
+    /// fastai's `fine_tune(epochs, base_lr)` for a pretrained body: train the head (and the
+    /// body's norm layers) for one epoch, then everything for `epochs`, the body slower.
+    ///
+    /// The body was trained on another task: its features are good, the new head is random, and
+    /// large gradients through a random head would spoil the body. So, exactly as fastai:
+    /// `freeze()`, `fit_one_cycle(1, slice(base_lr), pct_start=0.99)`, `base_lr /= 2`,
+    /// `unfreeze()`, `fit_one_cycle(epochs, slice(base_lr/100, base_lr), pct_start=0.3, div=5)`.
+    pub fn fine_tune(&mut self, epochs: usize, base_lr: f64) -> Result<()> {
+        self.fine_tune_with(epochs, base_lr, FineTune::default())
+    }
+
+    /// [`fine_tune`](Self::fine_tune) with other settings.
+    pub fn fine_tune_with(&mut self, epochs: usize, base_lr: f64, ft: FineTune) -> Result<()> {
+        self.freeze();
+        if ft.freeze_epochs > 0 {
+            let frozen = OneCycle {
+                pct_start: 0.99,
+                ..OneCycle::new(base_lr)
+            };
+            self.fit_one_cycle_with(ft.freeze_epochs, Lr::Stop(base_lr), frozen)?;
+        }
+        let base_lr = base_lr / 2.0;
+        self.unfreeze();
+        let unfrozen = OneCycle {
+            pct_start: ft.pct_start,
+            div: ft.div,
+            ..OneCycle::new(base_lr)
+        };
+        self.fit_one_cycle_with(epochs, Lr::Slice(base_lr / ft.lr_mult, base_lr), unfrozen)
+    }
+}
+
 /// Cosine from `start` to `end` as `pos` goes from 0 to 1 (fastai's `SchedCos`).
 pub fn sched_cos(start: f64, end: f64, pos: f64) -> f64 {
     start + (1.0 + (PI * (1.0 - pos)).cos()) * (end - start) / 2.0

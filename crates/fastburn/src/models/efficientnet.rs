@@ -17,9 +17,9 @@ use burn::nn::{
 };
 use burn::prelude::*;
 
-use super::Model;
 use super::batch_norm::batch_norm;
 use super::conv::conv2d;
+use super::{FastaiHead, Model};
 
 /// The nominal input size the "SAME" paddings are computed for.
 pub const LITE0_IMAGE_SIZE: usize = 224;
@@ -111,7 +111,8 @@ impl MBConvBlock {
     }
 }
 
-/// EfficientNet-Lite0, with its ImageNet classifier or another number of outputs.
+/// EfficientNet-Lite0, with its ImageNet classifier or another number of outputs: the
+/// package's network, field for field, so its state dict loads as it is.
 #[derive(Module, Debug)]
 pub struct EfficientNetLite {
     pub _conv_stem: Conv2d,
@@ -122,6 +123,36 @@ pub struct EfficientNetLite {
     pub _dropout: Dropout,
     pub _fc: Linear,
 }
+
+/// EfficientNet-Lite0 cut before its pooling layer (fastai's `create_body`): what a pretrained
+/// learner keeps of the ImageNet network, with the package's field names.
+#[derive(Module, Debug)]
+pub struct EfficientNetLiteBody {
+    pub _conv_stem: Conv2d,
+    pub _bn0: BatchNorm,
+    pub _blocks: Vec<MBConvBlock>,
+    pub _conv_head: Conv2d,
+    pub _bn1: BatchNorm,
+}
+
+/// The features of the body's layers (the package's `extract_features`).
+fn features(
+    stem: &Conv2d,
+    bn0: &BatchNorm,
+    blocks: &[MBConvBlock],
+    head: &Conv2d,
+    bn1: &BatchNorm,
+    x: Tensor<4>,
+) -> Tensor<4> {
+    let mut x = relu6(batch_norm(bn0, conv2d(stem, x)));
+    for block in blocks {
+        x = block.forward(x);
+    }
+    relu6(batch_norm(bn1, conv2d(head, x)))
+}
+
+/// The channels of the body's output.
+pub const LITE0_FEATURES: usize = 1280;
 
 /// EfficientNet-Lite0's stages: (repeats, kernel, stride, expansion, input channels, output
 /// channels), the package's `r1_k3_s11_e1_i32_o16`, ...
@@ -135,11 +166,12 @@ const LITE0_STAGES: [(usize, usize, usize, usize, usize, usize); 7] = [
     (1, 3, 1, 6, 192, 320),
 ];
 
-impl EfficientNetLite {
-    /// EfficientNet-Lite0 with `n_out` outputs (1000 for ImageNet), freshly initialised.
-    pub fn lite0(n_out: usize, device: &Device) -> Self {
+impl EfficientNetLiteBody {
+    /// EfficientNet-Lite0's body for `n_in`-channel images (3 for its ImageNet weights), freshly
+    /// initialised.
+    pub fn lite0(n_in: usize, device: &Device) -> Self {
         let mut size = LITE0_IMAGE_SIZE;
-        let _conv_stem = conv(3, 32, 3, 2, 1, size, device);
+        let _conv_stem = conv(n_in, 32, 3, 2, 1, size, device);
         size = size.div_ceil(2);
         let total: usize = LITE0_STAGES.iter().map(|s| s.0).sum();
         let mut _blocks = Vec::with_capacity(total);
@@ -173,20 +205,60 @@ impl EfficientNetLite {
             _conv_stem,
             _bn0: bn(32, device),
             _blocks,
-            _conv_head: conv(320, 1280, 1, 1, 1, size, device),
-            _bn1: bn(1280, device),
+            _conv_head: conv(320, LITE0_FEATURES, 1, 1, 1, size, device),
+            _bn1: bn(LITE0_FEATURES, device),
+        }
+    }
+
+    /// The feature maps before pooling: [`LITE0_FEATURES`] channels.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        features(
+            &self._conv_stem,
+            &self._bn0,
+            &self._blocks,
+            &self._conv_head,
+            &self._bn1,
+            x,
+        )
+    }
+}
+
+impl EfficientNetLite {
+    /// EfficientNet-Lite0 with `n_out` outputs (1000 for ImageNet), freshly initialised.
+    pub fn lite0(n_out: usize, device: &Device) -> Self {
+        let body = EfficientNetLiteBody::lite0(3, device);
+        Self {
+            _conv_stem: body._conv_stem,
+            _bn0: body._bn0,
+            _blocks: body._blocks,
+            _conv_head: body._conv_head,
+            _bn1: body._bn1,
             _dropout: DropoutConfig::new(0.2).init(),
-            _fc: LinearConfig::new(1280, n_out).init(device),
+            _fc: LinearConfig::new(LITE0_FEATURES, n_out).init(device),
         }
     }
 
     /// The feature maps before pooling (the package's `extract_features`): 1280 channels.
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = relu6(batch_norm(&self._bn0, conv2d(&self._conv_stem, x)));
-        for block in &self._blocks {
-            x = block.forward(x);
+        features(
+            &self._conv_stem,
+            &self._bn0,
+            &self._blocks,
+            &self._conv_head,
+            &self._bn1,
+            x,
+        )
+    }
+
+    /// The network without its pooling and classifier (fastai's `create_body`), its weights kept.
+    pub fn into_body(self) -> EfficientNetLiteBody {
+        EfficientNetLiteBody {
+            _conv_stem: self._conv_stem,
+            _bn0: self._bn0,
+            _blocks: self._blocks,
+            _conv_head: self._conv_head,
+            _bn1: self._bn1,
         }
-        relu6(batch_norm(&self._bn1, conv2d(&self._conv_head, x)))
     }
 }
 
@@ -199,6 +271,51 @@ impl Model for EfficientNetLite {
     }
     fn n_out(&self) -> usize {
         self._fc.weight.dims()[1]
+    }
+}
+
+/// EfficientNet-Lite0's body with fastai's head: what `vision_learner(dls, arch)` trains, from
+/// ImageNet weights ([`ImageNetArch::pretrained`](super::ImageNetArch::pretrained)) or from
+/// scratch ([`efficientnet_lite0`]).
+#[derive(Module, Debug)]
+pub struct EfficientNet {
+    pub body: EfficientNetLiteBody,
+    pub head: FastaiHead,
+}
+
+impl Model for EfficientNet {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.head.forward(self.body.forward(x))
+    }
+    fn n_out(&self) -> usize {
+        self.head.lin2.weight.dims()[1]
+    }
+    fn arch(&self) -> Option<super::Arch> {
+        Some(super::Arch::EfficientNetLite0)
+    }
+    /// The body, then the head (fastai's `default_split` for a body and a head).
+    fn param_groups(&self) -> Vec<String> {
+        vec!["body".into(), "head".into()]
+    }
+}
+
+/// EfficientNet-Lite0's body (for `n_in`-channel images) with fastai's head for `n_out` classes,
+/// from scratch (`pretrained=False`).
+///
+/// ```
+/// use burn::prelude::*;
+/// use fastburn::models::{Model, efficientnet_lite0, trainable_params};
+/// let dev = Device::flex();
+/// let net = efficientnet_lite0(3, 4, &dev);
+/// // The package's 4,652,008 parameters without its classifier (1280 x 1000 + 1000).
+/// assert_eq!(trainable_params(&net.body), 4_652_008 - 1_281_000);
+/// let out = net.valid().forward(Tensor::zeros([2, 3, 64, 64], &dev));
+/// assert_eq!(out.dims(), [2, 4]);
+/// ```
+pub fn efficientnet_lite0(n_in: usize, n_out: usize, device: &Device) -> EfficientNet {
+    EfficientNet {
+        body: EfficientNetLiteBody::lite0(n_in, device),
+        head: FastaiHead::new(LITE0_FEATURES, n_out, device),
     }
 }
 

@@ -5,7 +5,10 @@ use std::path::Path;
 
 use burn::prelude::*;
 
-use super::{EfficientNetLite, Model, StateDict, load_state_dict};
+use super::{
+    AnyModel, Arch, EfficientNet, EfficientNetLite, FastaiHead, LITE0_FEATURES, Model, StateDict,
+    load_state_dict,
+};
 use crate::data::{ItemTfms, Normalize, ResizeMethod};
 use crate::error::Result;
 
@@ -73,6 +76,33 @@ impl ImageNetArch {
                 &sd,
                 path,
             )?),
+        })
+    }
+}
+
+impl ImageNetArch {
+    /// The architecture a fine-tuned model of this body is saved as.
+    pub fn arch(self) -> Arch {
+        match self {
+            ImageNetArch::EfficientNetLite0 => Arch::EfficientNetLite0,
+        }
+    }
+
+    /// The ImageNet body of [`Arch`] `arch`, if fastburn reads its weights.
+    pub fn of(arch: Arch) -> Option<ImageNetArch> {
+        Self::ALL.into_iter().find(|a| a.arch() == arch)
+    }
+
+    /// `vision_learner(dls, arch, pretrained=True)`'s model: the network cut before its pooling
+    /// layer (fastai's `create_body`), with its ImageNet weights from `path`, and a fresh head for
+    /// `n_out` classes (fastai's `create_head`). The file must hold the whole ImageNet network:
+    /// one for another network is refused, naming what does not fit.
+    pub fn pretrained(self, path: &Path, n_out: usize, device: &Device) -> Result<AnyModel> {
+        Ok(match self.load(path, device)? {
+            ImageNetModel::EfficientNetLite0(net) => AnyModel::EfficientNet(EfficientNet {
+                body: net.into_body(),
+                head: FastaiHead::new(LITE0_FEATURES, n_out, device),
+            }),
         })
     }
 }

@@ -5,6 +5,7 @@ mod batch_norm;
 mod conv;
 mod efficientnet;
 mod file;
+mod head;
 mod imagenet;
 mod linear;
 mod pytorch;
@@ -17,13 +18,17 @@ use burn::prelude::*;
 use burn::store::{ModuleRecord, RecordError};
 
 pub use batch_norm::{batch_norm, batch_norm_add_relu, batch_norm_relu};
-pub use efficientnet::{EfficientNetLite, LITE0_IMAGE_SIZE, MBConvBlock};
+pub use efficientnet::{
+    EfficientNet, EfficientNetLite, EfficientNetLiteBody, LITE0_FEATURES, LITE0_IMAGE_SIZE,
+    MBConvBlock, efficientnet_lite0,
+};
 pub use file::{ModelInfo, load_into, load_model, read_model_info, save_model};
 pub(crate) use file::{load_record_bytes, record_bytes};
+pub use head::FastaiHead;
 pub use imagenet::{ImageNetArch, ImageNetModel, imagenet_classes, imagenet_stats};
 pub use linear::{LinearModel, linear};
 pub use pytorch::{StateDict, load_state_dict};
-pub use resnet::{BasicBlock, FastaiHead, ResNet, ResNetBody, resnet18, resnet34};
+pub use resnet::{BasicBlock, ResNet, ResNetBody, resnet18, resnet34};
 pub use simple_cnn::{ConvLayer, SIMPLE_CNN_LAYERS, SimpleCnn, simple_cnn, simple_cnn_with};
 pub use simple_net::{SimpleNet, simple_net};
 
@@ -74,6 +79,9 @@ pub enum Arch {
     Resnet34,
     /// a small CNN for small images (fastai's `simple_cnn` idea; the all-digits recipe)
     SimpleCnn,
+    /// EfficientNet-Lite0 (`efficientnet-lite-pytorch`) with fastai's head: from ImageNet
+    /// weights with `pretrained`, else from scratch
+    EfficientNetLite0,
 }
 
 impl Arch {
@@ -84,16 +92,18 @@ impl Arch {
             Arch::Resnet18 => "resnet18",
             Arch::Resnet34 => "resnet34",
             Arch::SimpleCnn => "simple-cnn",
+            Arch::EfficientNetLite0 => "efficientnet-lite0",
         }
     }
 
     /// Every architecture, in the order the command line lists them.
-    pub const ALL: [Arch; 5] = [
+    pub const ALL: [Arch; 6] = [
         Arch::Linear,
         Arch::SimpleNet,
         Arch::Resnet18,
         Arch::Resnet34,
         Arch::SimpleCnn,
+        Arch::EfficientNetLite0,
     ];
 
     pub fn from_name(name: &str) -> Option<Arch> {
@@ -110,13 +120,19 @@ impl Arch {
             Arch::SimpleCnn => {
                 "five 3x3 conv-BatchNorm-ReLU layers (32-32/2-64-64/2-128), concat pool, linear"
             }
+            Arch::EfficientNetLite0 => {
+                "EfficientNet-Lite0 with fastai's head; ImageNet weights with --pretrained"
+            }
         }
     }
 
     /// True for the convolutional models, which take normalised 1-channel images and are
     /// trained with cross-entropy over the classes.
     pub fn is_vision(self) -> bool {
-        matches!(self, Arch::Resnet18 | Arch::Resnet34 | Arch::SimpleCnn)
+        matches!(
+            self,
+            Arch::Resnet18 | Arch::Resnet34 | Arch::SimpleCnn | Arch::EfficientNetLite0
+        )
     }
 
     /// A freshly initialised model of this architecture with `n_out` outputs, for 28x28 grey
@@ -134,6 +150,9 @@ impl Arch {
             Arch::Resnet18 => AnyModel::ResNet(resnet18(n_in, n_out, device)),
             Arch::Resnet34 => AnyModel::ResNet(resnet34(n_in, n_out, device)),
             Arch::SimpleCnn => AnyModel::SimpleCnn(simple_cnn(n_in, n_out, device)),
+            Arch::EfficientNetLite0 => {
+                AnyModel::EfficientNet(efficientnet_lite0(n_in, n_out, device))
+            }
         }
     }
 }
@@ -147,6 +166,7 @@ pub enum AnyModel {
     SimpleNet(SimpleNet),
     ResNet(ResNet),
     SimpleCnn(SimpleCnn),
+    EfficientNet(EfficientNet),
 }
 
 /// Classify one image, prepared by its item transforms
@@ -190,6 +210,7 @@ impl Model for AnyModel {
             AnyModel::SimpleNet(m) => m.forward(x),
             AnyModel::ResNet(m) => m.forward(x),
             AnyModel::SimpleCnn(m) => m.forward(x),
+            AnyModel::EfficientNet(m) => m.forward(x),
         }
     }
     fn n_out(&self) -> usize {
@@ -198,6 +219,7 @@ impl Model for AnyModel {
             AnyModel::SimpleNet(m) => m.n_out(),
             AnyModel::ResNet(m) => m.n_out(),
             AnyModel::SimpleCnn(m) => m.n_out(),
+            AnyModel::EfficientNet(m) => m.n_out(),
         }
     }
     fn arch(&self) -> Option<Arch> {
@@ -206,6 +228,7 @@ impl Model for AnyModel {
             AnyModel::SimpleNet(m) => m.arch(),
             AnyModel::ResNet(m) => m.arch(),
             AnyModel::SimpleCnn(m) => m.arch(),
+            AnyModel::EfficientNet(m) => m.arch(),
         }
     }
     fn param_groups(&self) -> Vec<String> {
@@ -215,6 +238,7 @@ impl Model for AnyModel {
             AnyModel::SimpleNet(m) => ("SimpleNet", m.param_groups()),
             AnyModel::ResNet(m) => ("ResNet", m.param_groups()),
             AnyModel::SimpleCnn(m) => ("SimpleCnn", m.param_groups()),
+            AnyModel::EfficientNet(m) => ("EfficientNet", m.param_groups()),
         };
         groups
             .into_iter()
@@ -233,6 +257,7 @@ impl Model for AnyModel {
             AnyModel::SimpleNet(m) => m.record(),
             AnyModel::ResNet(m) => m.record(),
             AnyModel::SimpleCnn(m) => m.record(),
+            AnyModel::EfficientNet(m) => m.record(),
         }
     }
     fn with_record(self, record: ModuleRecord) -> Result<Self, RecordError> {
@@ -241,6 +266,7 @@ impl Model for AnyModel {
             AnyModel::SimpleNet(m) => AnyModel::SimpleNet(m.with_record(record)?),
             AnyModel::ResNet(m) => AnyModel::ResNet(m.with_record(record)?),
             AnyModel::SimpleCnn(m) => AnyModel::SimpleCnn(m.with_record(record)?),
+            AnyModel::EfficientNet(m) => AnyModel::EfficientNet(m.with_record(record)?),
         })
     }
     fn step_multipliers(&self) -> Vec<(String, f64)> {
@@ -249,6 +275,7 @@ impl Model for AnyModel {
             AnyModel::SimpleNet(m) => ("SimpleNet", m.step_multipliers()),
             AnyModel::ResNet(m) => ("ResNet", m.step_multipliers()),
             AnyModel::SimpleCnn(m) => ("SimpleCnn", m.step_multipliers()),
+            AnyModel::EfficientNet(m) => ("EfficientNet", m.step_multipliers()),
         };
         mults
             .into_iter()

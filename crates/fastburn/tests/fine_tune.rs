@@ -1,0 +1,149 @@
+//! `fine_tune` against fastai's own run: the same hyper-parameters batch by batch
+//! (tests/fixtures/fine_tune_fastai.json, written by scripts/make_fine_tune_fixture.py), the same
+//! parameters trainable, and frozen weights unchanged bit for bit.
+
+mod common;
+
+use burn::module::Module;
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
+use burn::prelude::*;
+use common::synthetic_dls;
+use fastburn::learner::{ADAM, Callback, Control, FitState, Learner};
+use fastburn::loss::cross_entropy;
+use fastburn::metrics::ACCURACY;
+use fastburn::models::{Model, batch_norm};
+
+/// The fixture's learner: a body (Linear(4, 8), BatchNorm1d(8)) and a head (Linear(8, 2)), split
+/// into two parameter groups as fastai's `splitter` did.
+#[derive(Module, Debug)]
+struct TwoGroups {
+    body: Body,
+    head: Linear,
+}
+
+#[derive(Module, Debug)]
+struct Body {
+    lin: Linear,
+    bn: BatchNorm,
+}
+
+impl Model for TwoGroups {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let n = x.dims()[0];
+        let x = self.body.lin.forward(x.reshape([n, 4]));
+        self.head.forward(batch_norm(&self.body.bn, x))
+    }
+    fn n_out(&self) -> usize {
+        2
+    }
+    fn param_groups(&self) -> Vec<String> {
+        vec!["body".into(), "head".into()]
+    }
+}
+
+/// What one training batch ran with.
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    lr: Vec<f64>,
+    mom: Vec<f64>,
+    weight_trains: bool,
+    bias_trains: bool,
+    bn_trains: bool,
+    /// The body's linear weight after the batch's step.
+    weight: Vec<f32>,
+}
+
+#[derive(Default)]
+struct Record(Vec<Row>);
+
+impl Callback<TwoGroups> for Record {
+    fn after_batch(
+        &mut self,
+        learn: &mut Learner<TwoGroups>,
+        fit: &mut FitState,
+    ) -> fastburn::Result<Control> {
+        if fit.training {
+            let body = &learn.model.body;
+            self.0.push(Row {
+                lr: learn.opt.hypers.iter().map(|h| h.lr).collect(),
+                mom: learn.opt.hypers.iter().map(|h| h.mom).collect(),
+                weight_trains: body.lin.weight.val().is_require_grad(),
+                bias_trains: body.lin.bias.as_ref().unwrap().val().is_require_grad(),
+                bn_trains: body.bn.gamma.val().is_require_grad(),
+                weight: body.lin.weight.val().into_data().iter::<f32>().collect(),
+            });
+        }
+        Ok(Control::Continue)
+    }
+}
+
+fn fastai_rows() -> Vec<serde_json::Value> {
+    let text = include_str!("fixtures/fine_tune_fastai.json");
+    let json: serde_json::Value = serde_json::from_str(text).unwrap();
+    assert_eq!(json["batches_per_epoch"], 8);
+    json["batches"].as_array().unwrap().clone()
+}
+
+#[test]
+fn fine_tune_runs_fastais_schedule_and_freezing() {
+    let dev = fastburn::device();
+    let model = TwoGroups {
+        body: Body {
+            lin: LinearConfig::new(4, 8).init(&dev),
+            bn: BatchNormConfig::new(8).init(&dev),
+        },
+        head: LinearConfig::new(8, 2).init(&dev),
+    };
+    // 256 items in batches of 32: 8 batches an epoch, as the fixture's.
+    let mut learn = Learner::new(synthetic_dls(1), model, ADAM, cross_entropy, vec![ACCURACY]);
+    learn.quiet(true);
+    learn.add_cb(Record::default());
+    let w0: Vec<f32> = learn
+        .model
+        .body
+        .lin
+        .weight
+        .val()
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    learn.fine_tune(2, 2e-3).unwrap();
+    let rows = &learn.cb::<Record>().unwrap().0;
+    let want = fastai_rows();
+    assert_eq!(rows.len(), want.len(), "one frozen epoch, then two");
+    // fastai's `combine_scheds` keeps the phase boundaries in a float32 tensor, so its
+    // positions (and the rates made from them) carry float32 rounding: 1e-6 relative.
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 + 1e-6 * b.abs();
+    for (i, (got, w)) in rows.iter().zip(&want).enumerate() {
+        for g in 0..2 {
+            let (lr, mom) = (w["lr"][g].as_f64().unwrap(), w["mom"][g].as_f64().unwrap());
+            assert!(
+                close(got.lr[g], lr),
+                "batch {i} group {g}: lr {} vs fastai's {lr}",
+                got.lr[g]
+            );
+            assert!(
+                close(got.mom[g], mom),
+                "batch {i} group {g}: mom {} vs fastai's {mom}",
+                got.mom[g]
+            );
+        }
+        assert_eq!(
+            (got.weight_trains, got.bias_trains, got.bn_trains),
+            (
+                w["body_weight_trains"].as_bool().unwrap(),
+                w["body_bias_trains"].as_bool().unwrap(),
+                w["body_bn_trains"].as_bool().unwrap()
+            ),
+            "batch {i}: which body parameters train"
+        );
+    }
+    // Frozen: the body's weight is bit for bit what it was; unfrozen, it moves.
+    let frozen = want
+        .iter()
+        .take_while(|w| w["body_weight_trains"] == false)
+        .count();
+    assert_eq!(frozen, 8);
+    assert!(rows[..frozen].iter().all(|r| r.weight == w0));
+    assert_ne!(rows[frozen].weight, w0);
+}
