@@ -152,6 +152,11 @@ fn advice(err: &Error, command: Option<&Command>) -> Option<String> {
                  pass --data with the archive or its extracted folder"
             ),
         },
+        Error::WeightsUnavailable { url, cache, .. } => format!(
+            "download {url} where there is a network and pass it with --pretrained FILE, or put \
+             it at {}",
+            cache.display()
+        ),
         Error::Idx { .. } => "re-download the MNIST .gz files".into(),
         Error::BadFile {
             kind: FileKind::Model,
@@ -185,6 +190,9 @@ fn advice(err: &Error, command: Option<&Command>) -> Option<String> {
             "try a lower learning rate (e.g. --lr {})",
             short_float(lr / 10.0)
         ),
+        Error::SweepTooShort { .. } => {
+            "sweep more batches (--num-it), or check the data: the loss blew up at once".into()
+        }
         Error::Interrupted { .. } => "to go on, run the same command with --resume added".into(),
         Error::OutOfRange { name, .. } => format!("see --{}", name.replace('_', "-")),
         Error::Draw { .. } if matches!(command, Some(Command::LrFind(_))) => {

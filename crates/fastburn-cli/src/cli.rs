@@ -214,7 +214,7 @@ pub fn recipes_help() -> String {
     }
     text.push_str(&row("--dataset mnist", Recipe::all_digits()));
     text.push_str(&row(
-        "--pretrained FILE",
+        "--pretrained [FILE]",
         Recipe::pretrained(Arch::EfficientNetLite0),
     ));
     text

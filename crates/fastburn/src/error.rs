@@ -108,6 +108,19 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// Published model weights are not cached and could not be fetched.
+    #[error("{file_name} is not cached ({}) and could not be fetched: {source}", cache.display())]
+    WeightsUnavailable {
+        /// The published file name (`resnet18-f37072fd.pth`).
+        file_name: String,
+        /// Where it is published.
+        url: String,
+        /// Where fastburn would keep it.
+        cache: PathBuf,
+        #[source]
+        source: Box<Error>,
+    },
+
     /// A `labels.csv` line we cannot read.
     #[error("{}:{line}: {reason}; expected lines like `train/3/7.png,0`", path.display())]
     LabelsCsv {
@@ -167,6 +180,13 @@ pub enum Error {
         /// The learning rate (the largest of the groups') the run had.
         lr: f64,
     },
+
+    /// `lr_find` stopped (its loss grew 4-fold or was not a number) before it had enough points
+    /// to suggest a rate from: fastai leaves out the first tenth of the sweep and its last 5.
+    #[error(
+        "lr_find recorded {points} losses before it stopped; a suggestion needs at least {needed}"
+    )]
+    SweepTooShort { points: usize, needed: usize },
 
     /// Training was interrupted (Ctrl-C) after a checkpoint was written.
     #[error("interrupted; checkpoint saved to {}", path.display())]

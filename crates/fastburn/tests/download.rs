@@ -247,3 +247,102 @@ fn concurrent_untar_data_downloads_and_extracts_once() {
         "one extraction, no temporary folder left"
     );
 }
+
+/// torchvision's weights as `vision_learner(pretrained=True)` gets them, from a loopback server
+/// standing in for download.pytorch.org: a torchvision-written state dict
+/// (`scripts/make_resnet_fixtures.py`) under a published-style name whose hash prefix is the
+/// file's. Downloaded once into `models/`, checked against that prefix (a wrong one leaves no
+/// file), read from PyTorch's own cache when it is there, and offline a one-line error that
+/// names the file and where it would be kept.
+#[test]
+fn pretrained_weights_are_fetched_once_checked_and_cached() {
+    use fastburn::models::{ImageNetArch, WeightsUrl};
+    let weights = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/imagenet/resnet18_w4.pth"),
+    )
+    .unwrap();
+    let prefix = &hex(&Sha256::digest(&weights))[..8];
+    let server = Server::start();
+    let good = format!("/models/resnet18-{prefix}.pth");
+    server.route(&good, Reply::ok(weights.clone()));
+    server.route("/models/resnet18-00000000.pth", Reply::ok(weights.clone()));
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let home = tempfile::tempdir().unwrap();
+    let cfg = Config::at(home.path());
+
+    let url = WeightsUrl {
+        url: leak(server.url(&good)),
+    };
+    let path = cfg.fetch_weights(&url).unwrap();
+    assert_eq!(
+        path,
+        home.path().join(format!("models/resnet18-{prefix}.pth"))
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), weights);
+    // It loads as torchvision's ResNet-18 (of the fixture's width).
+    let dev = burn::prelude::Device::flex();
+    ImageNetArch::Resnet18
+        .load_with(&path, 4, 10, &dev)
+        .unwrap();
+    // Cached: not fetched again.
+    assert_eq!(cfg.fetch_weights(&url).unwrap(), path);
+    assert_eq!(server.hits_of(&good), 1);
+
+    // A file whose hash does not start as its name says is refused, and not kept.
+    let wrong = WeightsUrl {
+        url: leak(server.url("/models/resnet18-00000000.pth")),
+    };
+    let err = cfg.fetch_weights(&wrong).unwrap_err();
+    let Error::WeightsUnavailable { source, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(matches!(**source, Error::Checksum { .. }), "{err}");
+    assert!(
+        err.to_string().contains("SHA-256 starting 00000000"),
+        "{err}"
+    );
+    assert!(!home.path().join("models/resnet18-00000000.pth").exists());
+
+    // Through a mirror of torchvision's folder ($FASTBURN_WEIGHTS_URL): the published name there.
+    let home2 = tempfile::tempdir().unwrap();
+    let mirrored = Config {
+        weights_mirror: Some(server.url("/models")),
+        ..Config::at(home2.path())
+    };
+    let published = WeightsUrl {
+        url: leak(format!(
+            "https://download.pytorch.org/models/resnet18-{prefix}.pth"
+        )),
+    };
+    mirrored.fetch_weights(&published).unwrap();
+    assert_eq!(server.hits_of(&good), 2);
+
+    // PyTorch's cache has it: used where it is, nothing fetched.
+    let hub = tempfile::tempdir().unwrap();
+    std::fs::write(hub.path().join(format!("resnet18-{prefix}.pth")), &weights).unwrap();
+    let with_hub = Config {
+        torch_hub: Some(hub.path().to_path_buf()),
+        weights_mirror: Some("http://127.0.0.1:9/nowhere".into()),
+        ..Config::at(tempfile::tempdir().unwrap().path())
+    };
+    assert_eq!(
+        with_hub.fetch_weights(&published).unwrap(),
+        hub.path().join(format!("resnet18-{prefix}.pth"))
+    );
+
+    // Offline (nothing listens on port 9): one line naming the file and where it would be kept.
+    let offline = Config {
+        weights_mirror: Some("http://127.0.0.1:9/models".into()),
+        ..Config::at(home2.path().join("other"))
+    };
+    let err = offline
+        .fetch_weights(&ImageNetArch::Resnet34.weights_url().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("resnet34-b627a593.pth is not cached (")
+            && err.contains("models/resnet34-b627a593.pth")
+            && !err.contains('\n'),
+        "{err}"
+    );
+}

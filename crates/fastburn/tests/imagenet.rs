@@ -181,3 +181,124 @@ fn pretrained_learner_starts_from_imagenet_and_fine_tunes() {
         .collect();
     assert_ne!(after, stem);
 }
+
+/// The 10 logits PyTorch computed for `photo` with the weights in `file`
+/// (`scripts/make_resnet_fixtures.py`).
+fn resnet_logits(file: &str, photo: &str) -> Vec<f32> {
+    let all: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("resnet_logits.json")).unwrap())
+            .unwrap();
+    all[file][photo]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect()
+}
+
+/// torchvision's ResNet-18 (basic blocks) and ResNet-50 (bottleneck blocks), with torchvision's
+/// parameter names and file format, narrowed so the files are small: the same weights give
+/// PyTorch's logits on real photos, through the convolution fast paths.
+#[test]
+fn torchvision_resnets_give_pytorchs_logits_on_real_photos() {
+    use fastburn::models::ImageNetArch;
+    let dev = Device::flex();
+    for (file, arch, width) in [
+        ("resnet18_w4.pth", ImageNetArch::Resnet18, 4),
+        ("resnet50_w2.pth", ImageNetArch::Resnet50, 2),
+    ] {
+        let net = arch.load_with(&fixture(file), width, 10, &dev).unwrap();
+        for photo in ["cat", "coffee"] {
+            let want = resnet_logits(file, photo);
+            let got: Vec<f32> = net
+                .forward(input(&format!("{photo}.png"), &dev))
+                .into_data()
+                .iter::<f32>()
+                .collect();
+            let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+            let diff = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            eprintln!("{file} {photo}: max abs logit difference {diff:e} (largest logit {scale})");
+            assert_eq!(got.len(), 10);
+            assert!(
+                diff <= 1e-4 * scale,
+                "{file} {photo}: logits differ by {diff}"
+            );
+        }
+    }
+}
+
+/// A file for another depth or width is refused with the first things that do not fit, named as
+/// torchvision names them; nothing is half loaded.
+#[test]
+fn resnet_weights_for_another_network_are_refused() {
+    use fastburn::models::ImageNetArch;
+    let dev = Device::flex();
+    let path = fixture("resnet18_w4.pth");
+    let err = ImageNetArch::Resnet18
+        .load_with(&path, 8, 10, &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("resnet18_w4.pth") && err.contains("conv1.weight is [4, 3, 7, 7] in the file"),
+        "{err}"
+    );
+    let err = ImageNetArch::Resnet50
+        .load_with(&path, 4, 10, &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "layer1.0.conv1.weight is [4, 4, 3, 3] in the file, [4, 4, 1, 1] in the model"
+        ) && err.contains("missing (layer1.0.conv3.weight"),
+        "{err}"
+    );
+    // The ImageNet network has 1000 classes; this file 10.
+    let err = ImageNetArch::Resnet18
+        .load(&path, &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("of another shape"), "{err}");
+}
+
+/// `vision_learner(dls, resnet18, pretrained=True)`'s model: the torchvision body as loaded, and
+/// fastai's head on its 2 x 8·width features.
+#[test]
+fn pretrained_resnet_body_keeps_its_weights_under_a_fresh_head() {
+    use fastburn::models::{AnyModel, ImageNetArch, ImageNetModel};
+    let dev = Device::flex();
+    let ImageNetModel::ResNet(net) = ImageNetArch::Resnet50
+        .load_with(&fixture("resnet50_w2.pth"), 2, 10, &dev)
+        .unwrap()
+    else {
+        panic!("a ResNet")
+    };
+    let stem: Vec<f32> = net
+        .body
+        .conv1
+        .weight
+        .val()
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    let model = ImageNetModel::ResNet(net).into_learner_model(3, &dev);
+    let AnyModel::ResNet(r) = &model else {
+        panic!("a ResNet")
+    };
+    assert_eq!(r.head.bn1.gamma.dims(), [2 * 16 * 4]);
+    let kept: Vec<f32> = r
+        .body
+        .conv1
+        .weight
+        .val()
+        .into_data()
+        .iter::<f32>()
+        .collect();
+    assert_eq!(stem, kept);
+    assert_eq!(model.arch(), Some(fastburn::models::Arch::Resnet50));
+    let out = model.valid().forward(input("cat.png", &dev));
+    assert_eq!(out.dims(), [1, 3]);
+}

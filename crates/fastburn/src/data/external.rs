@@ -17,6 +17,7 @@ use super::download::{Expected, download, fetch_text};
 use super::urls::DataSet;
 use crate::error::{Error, PathKind, Result};
 use crate::fsutil::lock_exclusive;
+use crate::models::WeightsUrl;
 
 /// The bytes of `assets/mnist_tiny.tgz`: 1,400 MNIST 3s and 7s in MNIST_SAMPLE's layout, so that
 /// the main job and the tests run on a machine with no data and no network.
@@ -53,6 +54,14 @@ pub struct Config {
     pub mirror: Option<String>,
     /// `$FASTBURN_DEVICE=cpu` (or `flex`) forces the CPU in a GPU build.
     pub device: DeviceChoice,
+    /// A mirror holding model weights under their published file names
+    /// (`$FASTBURN_WEIGHTS_URL`: `file://`, `http://`, `https://`), instead of torchvision's
+    /// server.
+    pub weights_mirror: Option<String>,
+    /// PyTorch's own download cache (`$TORCH_HOME/hub/checkpoints`, else
+    /// `~/.cache/torch/hub/checkpoints`): weights that PyTorch (or fastai) already fetched are
+    /// read from there rather than fetched again.
+    pub torch_hub: Option<PathBuf>,
 }
 
 impl Config {
@@ -68,10 +77,16 @@ impl Config {
             Some("cpu" | "flex") => DeviceChoice::Cpu,
             _ => DeviceChoice::Auto,
         };
+        let torch_hub = var("TORCH_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::home_dir().map(|h| h.join(".cache/torch")))
+            .map(|t| t.join("hub/checkpoints"));
         Self {
             home,
             mirror: var("FASTBURN_DATA_URL"),
             device,
+            weights_mirror: var("FASTBURN_WEIGHTS_URL"),
+            torch_hub,
         }
     }
 
@@ -81,6 +96,8 @@ impl Config {
             home: home.into(),
             mirror: None,
             device: DeviceChoice::Auto,
+            weights_mirror: None,
+            torch_hub: None,
         }
     }
 
@@ -150,6 +167,55 @@ impl Config {
         };
         download(&url, &archive, &expected)?;
         Ok(archive)
+    }
+
+    /// Where downloaded model weights are kept: `models/` in the cache, under their published
+    /// file names.
+    pub fn weights_path(&self, weights: &WeightsUrl) -> PathBuf {
+        self.home.join("models").join(weights.file_name())
+    }
+
+    /// The ImageNet weights published at `weights` (torchvision's), as `torchvision`'s
+    /// `load_state_dict_from_url` gets them: from PyTorch's cache if it has them, else from
+    /// fastburn's, else downloaded (from the weights mirror if one is set) with a progress bar,
+    /// checked against the SHA-256 prefix in the file name, and written whole or not at all. Two
+    /// processes asking at once download once.
+    ///
+    /// ```no_run
+    /// use fastburn::data::Config;
+    /// use fastburn::models::ImageNetArch;
+    /// let weights = ImageNetArch::Resnet34.weights_url().unwrap();
+    /// let path = Config::from_env().fetch_weights(&weights)?;
+    /// assert!(path.ends_with("resnet34-b627a593.pth"));
+    /// # Ok::<(), fastburn::Error>(())
+    /// ```
+    pub fn fetch_weights(&self, weights: &WeightsUrl) -> Result<PathBuf> {
+        if let Some(hub) = &self.torch_hub {
+            let theirs = hub.join(weights.file_name());
+            if theirs.is_file() {
+                return Ok(theirs);
+            }
+        }
+        let path = self.weights_path(weights);
+        if path.is_file() {
+            return Ok(path);
+        }
+        let _lock = lock_exclusive(&path)?;
+        if path.is_file() {
+            return Ok(path);
+        }
+        let url = match &self.weights_mirror {
+            Some(base) => format!("{}/{}", base.trim_end_matches('/'), weights.file_name()),
+            None => weights.url.to_string(),
+        };
+        let expected = Expected::Sha256Prefix(weights.hash_prefix().to_string());
+        download(&url, &path, &expected).map_err(|e| Error::WeightsUnavailable {
+            file_name: weights.file_name().to_string(),
+            url: weights.url.to_string(),
+            cache: path.clone(),
+            source: Box::new(e),
+        })?;
+        Ok(path)
     }
 
     /// Extract a local archive into the cache (no checksum: it is the user's own file) and

@@ -57,7 +57,7 @@ impl Recipe {
         let (epochs, lr, bs) = match arch {
             Arch::Linear => (10, 1.0, 256),
             Arch::SimpleNet => (40, 0.1, 256),
-            Arch::Resnet18 | Arch::Resnet34 | Arch::SimpleCnn => (1, 0.1, 64),
+            Arch::Resnet18 | Arch::Resnet34 | Arch::Resnet50 | Arch::SimpleCnn => (1, 0.1, 64),
             Arch::EfficientNetLite0 => (1, 1e-3, 64),
         };
         Recipe {

@@ -25,10 +25,10 @@ pub use efficientnet::{
 pub use file::{ModelInfo, load_into, load_model, read_model_info, save_model};
 pub(crate) use file::{load_record_bytes, record_bytes};
 pub use head::FastaiHead;
-pub use imagenet::{ImageNetArch, ImageNetModel, imagenet_classes, imagenet_stats};
+pub use imagenet::{ImageNetArch, ImageNetModel, WeightsUrl, imagenet_classes, imagenet_stats};
 pub use linear::{LinearModel, linear};
-pub use pytorch::{StateDict, load_state_dict};
-pub use resnet::{BasicBlock, ResNet, ResNetBody, resnet18, resnet34};
+pub use pytorch::{StateDict, load_state_dict, load_state_dict_as};
+pub use resnet::{BasicBlock, ResNet, ResNetBody, TorchvisionResNet, resnet18, resnet34, resnet50};
 pub use simple_cnn::{ConvLayer, SIMPLE_CNN_LAYERS, SimpleCnn, simple_cnn, simple_cnn_with};
 pub use simple_net::{SimpleNet, simple_net};
 
@@ -73,15 +73,20 @@ pub enum Arch {
     Linear,
     /// `nn.Sequential(nn.Linear(28*28,30), nn.ReLU(), nn.Linear(30,1))`
     SimpleNet,
-    /// torchvision's ResNet-18 with fastai's head, from scratch
+    /// torchvision's ResNet-18 with fastai's head: from ImageNet weights with `pretrained`, else
+    /// from scratch
     Resnet18,
-    /// torchvision's ResNet-34 with fastai's head, from scratch
+    /// torchvision's ResNet-34 with fastai's head: from ImageNet weights with `pretrained`, else
+    /// from scratch
     Resnet34,
     /// a small CNN for small images (fastai's `simple_cnn` idea; the all-digits recipe)
     SimpleCnn,
     /// EfficientNet-Lite0 (`efficientnet-lite-pytorch`) with fastai's head: from ImageNet
     /// weights with `pretrained`, else from scratch
     EfficientNetLite0,
+    /// torchvision's ResNet-50 (bottleneck blocks) with fastai's head: from ImageNet weights with
+    /// `pretrained`, else from scratch
+    Resnet50,
 }
 
 impl Arch {
@@ -93,15 +98,17 @@ impl Arch {
             Arch::Resnet34 => "resnet34",
             Arch::SimpleCnn => "simple-cnn",
             Arch::EfficientNetLite0 => "efficientnet-lite0",
+            Arch::Resnet50 => "resnet50",
         }
     }
 
     /// Every architecture, in the order the command line lists them.
-    pub const ALL: [Arch; 6] = [
+    pub const ALL: [Arch; 7] = [
         Arch::Linear,
         Arch::SimpleNet,
         Arch::Resnet18,
         Arch::Resnet34,
+        Arch::Resnet50,
         Arch::SimpleCnn,
         Arch::EfficientNetLite0,
     ];
@@ -115,8 +122,9 @@ impl Arch {
         match self {
             Arch::Linear => "nn.Linear(28*28, 1)",
             Arch::SimpleNet => "nn.Sequential(nn.Linear(28*28,30), nn.ReLU(), nn.Linear(30,1))",
-            Arch::Resnet18 => "torchvision's ResNet-18 with fastai's head, from scratch",
-            Arch::Resnet34 => "torchvision's ResNet-34 with fastai's head, from scratch",
+            Arch::Resnet18 => "torchvision's ResNet-18 with fastai's head",
+            Arch::Resnet34 => "torchvision's ResNet-34 with fastai's head",
+            Arch::Resnet50 => "torchvision's ResNet-50 with fastai's head",
             Arch::SimpleCnn => {
                 "five 3x3 conv-BatchNorm-ReLU layers (32-32/2-64-64/2-128), concat pool, linear"
             }
@@ -131,7 +139,11 @@ impl Arch {
     pub fn is_vision(self) -> bool {
         matches!(
             self,
-            Arch::Resnet18 | Arch::Resnet34 | Arch::SimpleCnn | Arch::EfficientNetLite0
+            Arch::Resnet18
+                | Arch::Resnet34
+                | Arch::Resnet50
+                | Arch::SimpleCnn
+                | Arch::EfficientNetLite0
         )
     }
 
@@ -149,6 +161,7 @@ impl Arch {
             Arch::SimpleNet => AnyModel::SimpleNet(simple_net(28 * 28, 30, n_out, device)),
             Arch::Resnet18 => AnyModel::ResNet(resnet18(n_in, n_out, device)),
             Arch::Resnet34 => AnyModel::ResNet(resnet34(n_in, n_out, device)),
+            Arch::Resnet50 => AnyModel::ResNet(resnet50(n_in, n_out, device)),
             Arch::SimpleCnn => AnyModel::SimpleCnn(simple_cnn(n_in, n_out, device)),
             Arch::EfficientNetLite0 => {
                 AnyModel::EfficientNet(efficientnet_lite0(n_in, n_out, device))

@@ -201,7 +201,20 @@ pub fn load_state_dict<M: burn::module::Module>(
     sd: &StateDict,
     path: &Path,
 ) -> Result<M> {
+    load_state_dict_as(model, sd, path, &|name| name.to_string())
+}
+
+/// [`load_state_dict`] for a model whose parameter paths are not PyTorch's names: `torch_name`
+/// turns a path (`body.layer1.0.downsample.conv.weight`, after the BatchNorm renaming) into the
+/// name in the file (`layer1.0.downsample.0.weight`).
+pub fn load_state_dict_as<M: burn::module::Module>(
+    model: M,
+    sd: &StateDict,
+    path: &Path,
+    torch_name: &dyn Fn(&str) -> String,
+) -> Result<M> {
     let mut load = Load {
+        torch_name,
         sd,
         path: Vec::new(),
         used: std::collections::BTreeSet::new(),
@@ -256,6 +269,7 @@ fn few(items: &[String], many: &str, one: &str) -> String {
 }
 
 struct Load<'a> {
+    torch_name: &'a dyn Fn(&str) -> String,
     sd: &'a StateDict,
     path: Vec<String>,
     used: std::collections::BTreeSet<String>,
@@ -284,7 +298,7 @@ impl burn::module::ModuleMapper for Load<'_> {
                 other => other.into(),
             };
         }
-        let name = names.join(".");
+        let name = (self.torch_name)(&names.join("."));
         let want = param.shape().dims::<D>().to_vec();
         let Some((shape, values)) = self.sd.get(&name) else {
             self.missing.push(name);

@@ -1,5 +1,6 @@
-//! ResNet-18 and ResNet-34 from scratch, as torchvision builds them, with fastai's head: what
-//! `vision_learner(dls, resnet18, pretrained=False)` trains.
+//! ResNet-18, -34 and -50 as torchvision builds them, with fastai's head: what
+//! `vision_learner(dls, resnet18, pretrained=False)` trains, and (with torchvision's names, so
+//! its ImageNet state dicts load as they are) what `pretrained=True` starts from.
 
 use burn::module::Initializer;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -33,9 +34,9 @@ fn conv(c_in: usize, c_out: usize, kernel: usize, stride: usize, device: &Device
 /// The 7x7/2 stem. With one input channel it stands for fastai's 3-channel stem on three
 /// identical channels: the sum of three torchvision-initialised kernels, whose standard deviation
 /// is √3 times one kernel's.
-fn stem(n_in: usize, device: &Device) -> Conv2d {
+fn stem(n_in: usize, width: usize, device: &Device) -> Conv2d {
     let gain = if n_in == 1 { 6f64.sqrt() } else { 2f64.sqrt() };
-    Conv2dConfig::new([n_in, 64], [7, 7])
+    Conv2dConfig::new([n_in, width], [7, 7])
         .with_stride([2, 2])
         .with_padding(PaddingConfig2d::Explicit(3, 3, 3, 3))
         .with_bias(false)
@@ -57,16 +58,25 @@ pub struct Downsample {
     pub bn: BatchNorm,
 }
 
-/// Two 3x3 convolutions with a shortcut around them (torchvision's `BasicBlock`).
+/// A residual block as torchvision builds it: its `BasicBlock` (two 3x3 convolutions, ResNet-18
+/// and -34) or, with `conv3`, its `Bottleneck` (1x1 down to `planes`, 3x3, 1x1 up to
+/// `4 * planes`: ResNet-50). One type for both keeps torchvision's parameter names
+/// (`layer1.0.conv1.weight`) and the model files of the basic ResNets as they were.
 #[derive(Module, Debug)]
 pub struct BasicBlock {
     pub conv1: Conv2d,
     pub bn1: BatchNorm,
     pub conv2: Conv2d,
     pub bn2: BatchNorm,
+    /// The bottleneck's 1x1 expansion (absent in a basic block).
+    pub conv3: Option<Conv2d>,
+    pub bn3: Option<BatchNorm>,
     pub downsample: Option<Downsample>,
     pub relu: Relu,
 }
+
+/// Channels out of a bottleneck block for `planes` (torchvision's `Bottleneck.expansion`).
+const EXPANSION: usize = 4;
 
 impl BasicBlock {
     fn new(c_in: usize, c_out: usize, stride: usize, device: &Device) -> Self {
@@ -79,6 +89,27 @@ impl BasicBlock {
             bn1: bn(c_out, device),
             conv2: conv(c_out, c_out, 3, 1, device),
             bn2: bn(c_out, device),
+            conv3: None,
+            bn3: None,
+            downsample,
+            relu: Relu::new(),
+        }
+    }
+
+    /// torchvision's `Bottleneck` (v1.5: the stride on the 3x3 convolution).
+    fn bottleneck(c_in: usize, planes: usize, stride: usize, device: &Device) -> Self {
+        let c_out = planes * EXPANSION;
+        let downsample = (stride != 1 || c_in != c_out).then(|| Downsample {
+            conv: conv(c_in, c_out, 1, stride, device),
+            bn: bn(c_out, device),
+        });
+        Self {
+            conv1: conv(c_in, planes, 1, 1, device),
+            bn1: bn(planes, device),
+            conv2: conv(planes, planes, 3, stride, device),
+            bn2: bn(planes, device),
+            conv3: Some(conv(planes, c_out, 1, 1, device)),
+            bn3: Some(bn(c_out, device)),
             downsample,
             relu: Relu::new(),
         }
@@ -90,12 +121,18 @@ impl BasicBlock {
             None => x.clone(),
         };
         let out = batch_norm_relu(&self.bn1, conv2d(&self.conv1, x));
-        batch_norm_add_relu(&self.bn2, conv2d(&self.conv2, out), identity)
+        match (&self.conv3, &self.bn3) {
+            (Some(conv3), Some(bn3)) => {
+                let out = batch_norm_relu(&self.bn2, conv2d(&self.conv2, out));
+                batch_norm_add_relu(bn3, conv2d(conv3, out), identity)
+            }
+            _ => batch_norm_add_relu(&self.bn2, conv2d(&self.conv2, out), identity),
+        }
     }
 }
 
 /// Everything but the classifier: stem (7x7/2 conv, BatchNorm, ReLU, 3x3/2 max-pool) and four
-/// stages of BasicBlocks; 512 feature maps out.
+/// stages of residual blocks; 512 feature maps out (2048 for ResNet-50).
 #[derive(Module, Debug)]
 pub struct ResNetBody {
     pub conv1: Conv2d,
@@ -108,32 +145,85 @@ pub struct ResNetBody {
     pub layer4: Vec<BasicBlock>,
 }
 
+/// The blocks per stage of each depth (torchvision's `layers`).
+const RESNET18: [usize; 4] = [2, 2, 2, 2];
+const RESNET34: [usize; 4] = [3, 4, 6, 3];
+
 impl ResNetBody {
-    /// `blocks` per stage: `[2, 2, 2, 2]` for ResNet-18, `[3, 4, 6, 3]` for ResNet-34.
+    /// Basic blocks, `blocks` per stage: `[2, 2, 2, 2]` for ResNet-18, `[3, 4, 6, 3]` for
+    /// ResNet-34.
     pub fn new(n_in: usize, blocks: [usize; 4], device: &Device) -> Self {
-        let stage = |c_in: usize, c_out: usize, n: usize, stride: usize| -> Vec<BasicBlock> {
+        Self::with_blocks(n_in, blocks, false, 64, device)
+    }
+
+    /// torchvision's `ResNet(block, layers)` with stage widths `width`, 2x, 4x and 8x that (64
+    /// in every torchvision ResNet; narrower ones make small test models with the same names),
+    /// bottleneck blocks if `bottleneck` (ResNet-50: `[3, 4, 6, 3]` of them).
+    pub fn with_blocks(
+        n_in: usize,
+        blocks: [usize; 4],
+        bottleneck: bool,
+        width: usize,
+        device: &Device,
+    ) -> Self {
+        let expansion = if bottleneck { EXPANSION } else { 1 };
+        let mut c_in = width;
+        let mut stage = |planes: usize, n: usize, stride: usize| -> Vec<BasicBlock> {
             (0..n)
                 .map(|i| {
-                    if i == 0 {
-                        BasicBlock::new(c_in, c_out, stride, device)
-                    } else {
-                        BasicBlock::new(c_out, c_out, 1, device)
-                    }
+                    let s = if i == 0 { stride } else { 1 };
+                    let block = match bottleneck {
+                        true => BasicBlock::bottleneck(c_in, planes, s, device),
+                        false => BasicBlock::new(c_in, planes, s, device),
+                    };
+                    c_in = planes * expansion;
+                    block
                 })
                 .collect()
         };
+        let (layer1, layer2, layer3, layer4) = (
+            stage(width, blocks[0], 1),
+            stage(2 * width, blocks[1], 2),
+            stage(4 * width, blocks[2], 2),
+            stage(8 * width, blocks[3], 2),
+        );
         Self {
-            conv1: stem(n_in, device),
-            bn1: bn(64, device),
+            conv1: stem(n_in, width, device),
+            bn1: bn(width, device),
             relu: Relu::new(),
             maxpool: MaxPool2dConfig::new([3, 3])
                 .with_strides([2, 2])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init(),
-            layer1: stage(64, 64, blocks[0], 1),
-            layer2: stage(64, 128, blocks[1], 2),
-            layer3: stage(128, 256, blocks[2], 2),
-            layer4: stage(256, 512, blocks[3], 2),
+            layer1,
+            layer2,
+            layer3,
+            layer4,
+        }
+    }
+
+    /// The feature maps out: 512 for ResNet-18 and -34, 2048 for ResNet-50.
+    pub fn n_features(&self) -> usize {
+        let last = self.layer4.last().expect("a ResNet has blocks");
+        match &last.conv3 {
+            Some(c) => c.weight.dims()[0],
+            None => last.conv2.weight.dims()[0],
+        }
+    }
+
+    /// The architecture these blocks make (by torchvision's depths).
+    pub fn arch(&self) -> super::Arch {
+        let blocks = [
+            self.layer1.len(),
+            self.layer2.len(),
+            self.layer3.len(),
+            self.layer4.len(),
+        ];
+        let bottleneck = self.layer1.first().is_some_and(|b| b.conv3.is_some());
+        match (blocks, bottleneck) {
+            (RESNET18, false) => super::Arch::Resnet18,
+            (_, false) => super::Arch::Resnet34,
+            (_, true) => super::Arch::Resnet50,
         }
     }
 
@@ -169,10 +259,7 @@ impl Model for ResNet {
         self.head.lin2.weight.dims()[1]
     }
     fn arch(&self) -> Option<super::Arch> {
-        Some(match self.body.layer3.len() {
-            2 => super::Arch::Resnet18,
-            _ => super::Arch::Resnet34,
-        })
+        Some(self.body.arch())
     }
     /// fastai's `_resnet_split`: the body, then the head, so `lr=slice(a, b)` and `freeze` act
     /// on them separately.
@@ -212,8 +299,69 @@ pub fn resnet18(n_in: usize, n_out: usize, device: &Device) -> ResNet {
 /// ResNet-34: the same blocks, `[3, 4, 6, 3]` of them.
 pub fn resnet34(n_in: usize, n_out: usize, device: &Device) -> ResNet {
     ResNet {
-        body: ResNetBody::new(n_in, [3, 4, 6, 3], device),
+        body: ResNetBody::new(n_in, RESNET34, device),
         head: FastaiHead::new(512, n_out, device),
+    }
+}
+
+/// ResNet-50: `[3, 4, 6, 3]` bottleneck blocks, 2048 features into fastai's head.
+///
+/// ```
+/// use burn::prelude::*;
+/// use fastburn::models::{resnet50, trainable_params};
+/// let net = resnet50(3, 2, &Device::flex());
+/// // torchvision's ResNet-50 without its classifier (2048 x 1000 + 1000).
+/// assert_eq!(trainable_params(&net.body), 25_557_032 - 2_049_000);
+/// ```
+pub fn resnet50(n_in: usize, n_out: usize, device: &Device) -> ResNet {
+    let body = ResNetBody::with_blocks(n_in, RESNET34, true, 64, device);
+    ResNet {
+        head: FastaiHead::new(body.n_features(), n_out, device),
+        body,
+    }
+}
+
+/// A torchvision ResNet with its ImageNet classifier (`avgpool`, `fc`): what torchvision's
+/// state dicts (`resnet18-f37072fd.pth`) hold, parameter for parameter.
+#[derive(Module, Debug)]
+pub struct TorchvisionResNet {
+    pub body: ResNetBody,
+    pub fc: burn::nn::Linear,
+}
+
+impl TorchvisionResNet {
+    /// The network for `arch` (ResNet-18, -34 or -50) with `width` (64: torchvision's) and
+    /// `n_out` classes (1000: ImageNet's), freshly initialised.
+    pub fn new(arch: super::Arch, width: usize, n_out: usize, device: &Device) -> Self {
+        let body = match arch {
+            super::Arch::Resnet18 => ResNetBody::with_blocks(3, RESNET18, false, width, device),
+            super::Arch::Resnet50 => ResNetBody::with_blocks(3, RESNET34, true, width, device),
+            _ => ResNetBody::with_blocks(3, RESNET34, false, width, device),
+        };
+        Self {
+            fc: burn::nn::LinearConfig::new(body.n_features(), n_out).init(device),
+            body,
+        }
+    }
+
+    /// A parameter's name in torchvision's state dict, from its path in this module:
+    /// `body.layer1.0.downsample.conv.weight` is `layer1.0.downsample.0.weight`.
+    pub fn torch_name(path: &str) -> String {
+        path.strip_prefix("body.")
+            .unwrap_or(path)
+            .replace(".downsample.conv.", ".downsample.0.")
+            .replace(".downsample.bn.", ".downsample.1.")
+    }
+}
+
+impl Model for TorchvisionResNet {
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let f = self.body.forward(x);
+        let [b, c, _, _] = f.dims();
+        self.fc.forward(f.mean_dim(2).mean_dim(3).reshape([b, c]))
+    }
+    fn n_out(&self) -> usize {
+        self.fc.weight.dims()[1]
     }
 }
 
