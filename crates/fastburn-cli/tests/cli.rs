@@ -130,7 +130,7 @@ fn every_command_advises_in_its_own_words() {
         ),
         (
             vec![
-                "lr-find", "--model", "linear", "--data", sample, "--num-it", "3", "--out", &plot,
+                "lr-find", "--model", "linear", "--data", sample, "--num-it", "20", "--out", &plot,
             ],
             vec!["plot.txt", "--out takes a .png or .svg"],
             vec![],

@@ -289,6 +289,46 @@ fn fit_one_cycle_records_fastais_schedule() {
     assert!(learn.recorder().values.last().unwrap().valid_loss < loss0);
 }
 
+/// fastai 2.8's four suggestion functions (`valley`, `slide`, `minimum`, `steep`), as
+/// `Learner.lr_find` calls them, on the curves `scripts/make_lr_find_fixture.py` gave them: a
+/// typical sweep, a noisy one, one stopped early, one ending in NaN, a 300-batch one. Each
+/// suggestion and each plotted mark is fastai's (up to fastai computing in float32).
+#[test]
+fn lr_find_suggestions_are_fastais() {
+    use fastburn::learner::Suggestions;
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lr_find_fastai.json");
+    let cases: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let floats = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap_or(f64::NAN))
+            .collect()
+    };
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-5 * b.abs().max(1e-12);
+    for case in cases.as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let lrs = floats(&case["lrs"]);
+        let losses: Vec<f32> = floats(&case["losses"]).iter().map(|&v| v as f32).collect();
+        let num_it = case["num_it"].as_u64().unwrap() as usize;
+        let ours = Suggestions::new(&lrs, &losses, num_it).unwrap();
+        for (func, s) in ours.named() {
+            let want = &case["suggestions"][func];
+            let (lr, mark) = (want["lr"].as_f64().unwrap(), floats(&want["mark"]));
+            assert!(close(s.lr, lr), "{name} {func}: {} vs fastai's {lr}", s.lr);
+            assert!(
+                close(s.mark.0, mark[0]) && (s.mark.1 - mark[1]).abs() < 1e-5,
+                "{name} {func}: mark {:?} vs fastai's {mark:?}",
+                s.mark
+            );
+        }
+    }
+    // Too little left once the ends are cut: no suggestion rather than a made-up one.
+    assert!(Suggestions::new(&[1e-7, 1e-6, 1e-5], &[1.0, 0.9, 0.8], 100).is_none());
+}
+
 #[test]
 fn lr_find_suggests_a_workable_rate_and_leaves_the_model_alone() {
     let dev = fastburn::device();
@@ -327,6 +367,7 @@ fn lr_find_suggests_a_workable_rate_and_leaves_the_model_alone() {
     let plot = dir.path().join("lr_find.png");
     found.plot(&plot).unwrap();
     assert!(image::open(&plot).is_ok());
+    assert_eq!(found.suggestion, found.suggestions.valley.lr);
 }
 
 #[test]

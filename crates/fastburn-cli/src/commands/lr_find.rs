@@ -58,6 +58,11 @@ pub fn run(cfg: &Config, args: &LrFindArgs) -> anyhow::Result<()> {
         last.unwrap_or_default()
     );
     println!("suggested lr (valley) {:.2e}", found.suggestion);
+    let others: Vec<String> = found.suggestions.named()[1..]
+        .iter()
+        .map(|(name, s)| format!("{name} {:.2e}", s.lr))
+        .collect();
+    println!("other suggestions: {}", others.join(", "));
     println!("saved {}", args.out.display());
     Ok(())
 }

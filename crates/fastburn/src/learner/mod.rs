@@ -7,7 +7,7 @@
 //! | `callback` | the `Callback` trait, `Event`, `Control` |
 //! | `optimizer` | `Optimizer` with parameter groups, the open `Stepper` trait, `Sgd`, `Adam` |
 //! | `schedule` | `ParamScheduler`, `OneCycle`, `fit_one_cycle` |
-//! | `lr_find` | `LRFinder`, `lr_find`, `valley` |
+//! | `lr_find` | `LRFinder`, `lr_find`, `valley`, `slide`, `minimum`, `steep` (`Suggestions`) |
 //! | `recorder`, `progress`, `csv_logger` | `Recorder`, `ProgressCallback`, `CSVLogger` |
 //! | `tracker` | `SaveModelCallback`, `EarlyStoppingCallback`, `ReduceLROnPlateau`, `TerminateOnNaN` |
 //! | `checkpoint` | `Checkpoint`, `CheckpointCallback` (and Ctrl-C), resuming |
@@ -36,7 +36,7 @@ pub use callback::{AsAny, Callback, Control, EpochValues, Event};
 pub use checkpoint::{Checkpoint, CheckpointCallback, Position};
 pub use csv_logger::CSVLogger;
 pub use interpret::{ClassificationInterpretation, show_batch};
-pub use lr_find::{LRFinder, LrFind, valley};
+pub use lr_find::{LRFinder, LrFind, Suggestion, Suggestions, valley};
 pub use optimizer::{
     ADAM, Adam, Hypers, Optimizer, OptimizerRecord, ParamInfo, ParamState, SGD, Sgd, StateMismatch,
     Stepper, Update,
