@@ -4,20 +4,21 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// `fastburn ARGS` on the CPU.
+fn command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fastburn"));
+    cmd.args(args).env("FASTBURN_DEVICE", "flex");
+    cmd
+}
+
 fn fastburn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fastburn"))
-        .args(args)
-        .env("FASTBURN_DEVICE", "flex")
-        .output()
-        .unwrap()
+    command(args).output().unwrap()
 }
 
 /// `fastburn` offline: a fresh cache, PyTorch's cache empty, and the weights mirror a port
 /// nothing listens on.
 fn fastburn_offline(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fastburn"))
-        .args(args)
-        .env("FASTBURN_DEVICE", "flex")
+    command(args)
         .env("FASTBURN_HOME", home.join("cache"))
         .env("TORCH_HOME", home.join("torch"))
         .env("FASTBURN_WEIGHTS_URL", "http://127.0.0.1:9/models")

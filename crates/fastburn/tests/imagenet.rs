@@ -264,6 +264,11 @@ fn resnet_weights_for_another_network_are_refused() {
     assert!(err.contains("of another shape"), "{err}");
 }
 
+/// A parameter's values.
+fn values<const D: usize>(p: &burn::module::Param<Tensor<D>>) -> Vec<f32> {
+    p.val().into_data().iter::<f32>().collect()
+}
+
 /// `vision_learner(dls, resnet18, pretrained=True)`'s model: the torchvision body as loaded, and
 /// fastai's head on its 2 x 8·width features.
 #[test]
@@ -276,27 +281,13 @@ fn pretrained_resnet_body_keeps_its_weights_under_a_fresh_head() {
     else {
         panic!("a ResNet")
     };
-    let stem: Vec<f32> = net
-        .body
-        .conv1
-        .weight
-        .val()
-        .into_data()
-        .iter::<f32>()
-        .collect();
+    let stem = values(&net.body.conv1.weight);
     let model = ImageNetModel::ResNet(net).into_learner_model(3, &dev);
     let AnyModel::ResNet(r) = &model else {
         panic!("a ResNet")
     };
     assert_eq!(r.head.bn1.gamma.dims(), [2 * 16 * 4]);
-    let kept: Vec<f32> = r
-        .body
-        .conv1
-        .weight
-        .val()
-        .into_data()
-        .iter::<f32>()
-        .collect();
+    let kept = values(&r.body.conv1.weight);
     assert_eq!(stem, kept);
     assert_eq!(model.arch(), Some(fastburn::models::Arch::Resnet50));
     let out = model.valid().forward(input("cat.png", &dev));

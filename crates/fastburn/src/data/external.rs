@@ -126,7 +126,7 @@ impl Config {
     /// Where the archive comes from: the mirror, else fastai's address.
     pub fn source_url(&self, ds: &DataSet) -> String {
         match &self.mirror {
-            Some(base) => format!("{}/{}", base.trim_end_matches('/'), ds.file_name()),
+            Some(base) => in_mirror(base, ds.file_name()),
             None => ds.url.to_string(),
         }
     }
@@ -149,24 +149,16 @@ impl Config {
     /// Download a data set's archive into the cache (if not there yet); returns its path.
     pub fn fetch_archive(&self, ds: &DataSet) -> Result<PathBuf> {
         let archive = self.archive_path(ds);
-        if archive.is_file() {
-            return Ok(archive);
-        }
-        // One download at a time per archive; whoever waited finds the file there.
-        let _lock = lock_exclusive(&archive)?;
-        if archive.is_file() {
-            return Ok(archive);
-        }
-        let url = self.source_url(ds);
-        let expected = match &self.mirror {
-            Some(base) => mirror_checksum(base, ds.file_name()),
-            None => Expected::SizeMd5 {
-                size: ds.size,
-                md5: ds.md5.to_string(),
-            },
-        };
-        download(&url, &archive, &expected)?;
-        Ok(archive)
+        download_once(&archive, || {
+            let expected = match &self.mirror {
+                Some(base) => mirror_checksum(base, ds.file_name()),
+                None => Expected::SizeMd5 {
+                    size: ds.size,
+                    md5: ds.md5.to_string(),
+                },
+            };
+            download(&self.source_url(ds), &archive, &expected)
+        })
     }
 
     /// Where downloaded model weights are kept: `models/` in the cache, under their published
@@ -197,25 +189,20 @@ impl Config {
             }
         }
         let path = self.weights_path(weights);
-        if path.is_file() {
-            return Ok(path);
-        }
-        let _lock = lock_exclusive(&path)?;
-        if path.is_file() {
-            return Ok(path);
-        }
-        let url = match &self.weights_mirror {
-            Some(base) => format!("{}/{}", base.trim_end_matches('/'), weights.file_name()),
-            None => weights.url.to_string(),
-        };
-        let expected = Expected::Sha256Prefix(weights.hash_prefix().to_string());
-        download(&url, &path, &expected).map_err(|e| Error::WeightsUnavailable {
+        download_once(&path, || {
+            let url = match &self.weights_mirror {
+                Some(base) => in_mirror(base, weights.file_name()),
+                None => weights.url.to_string(),
+            };
+            let expected = Expected::Sha256Prefix(weights.hash_prefix().to_string());
+            download(&url, &path, &expected)
+        })
+        .map_err(|e| Error::WeightsUnavailable {
             file_name: weights.file_name().to_string(),
             url: weights.url.to_string(),
             cache: path.clone(),
             source: Box::new(e),
-        })?;
-        Ok(path)
+        })
     }
 
     /// Extract a local archive into the cache (no checksum: it is the user's own file) and
@@ -314,6 +301,24 @@ pub fn untar_data(ds: &DataSet) -> Result<PathBuf> {
 /// ```
 pub fn embedded_sample() -> Result<PathBuf> {
     Config::from_env().embedded_sample()
+}
+
+/// `file` in the mirror at `base`.
+fn in_mirror(base: &str, file: &str) -> String {
+    format!("{}/{}", base.trim_end_matches('/'), file)
+}
+
+/// `path`, fetched by `fetch` unless it is there already. One fetch at a time per file, across
+/// threads and processes: whoever waited for the lock finds the file there.
+fn download_once(path: &Path, fetch: impl FnOnce() -> Result<()>) -> Result<PathBuf> {
+    if path.is_file() {
+        return Ok(path.to_path_buf());
+    }
+    let _lock = lock_exclusive(path)?;
+    if !path.is_file() {
+        fetch()?;
+    }
+    Ok(path.to_path_buf())
 }
 
 /// A mirror's `SHA256SUMS` line for `file`, if the mirror has one.

@@ -67,11 +67,10 @@ impl Suggestions {
         let start = num_it / 10;
         // Python's `[num_it//10:-5]`, then cut at the first NaN.
         let mut end = n_all.saturating_sub(5);
-        if let Some(nan) = losses[..end.max(start).min(n_all)]
-            .iter()
-            .skip(start)
-            .position(|l| l.is_nan())
-        {
+        if end < start + 2 {
+            return None;
+        }
+        if let Some(nan) = losses[start..end].iter().position(|l| l.is_nan()) {
             end = start + nan;
         }
         if end < start + 2 {
