@@ -1,5 +1,5 @@
-//! BatchNorm in training, optionally followed by ReLU, as two passes forward and two backward
-//! over NCHW f32 slices.
+//! BatchNorm in training, optionally followed by ReLU or ReLU6, as two passes forward and two
+//! backward over NCHW f32 slices.
 //!
 //! Why: Burn's `batch_norm_train` is built from generic tensor ops: it swaps the batch and
 //! channel axes (a full copy) for each statistic, then normalises with several element-wise ops,
@@ -59,14 +59,15 @@ pub(crate) struct Stats {
     pub inv_std: Vec<f32>,
 }
 
-/// `relu?(γ · (x - mean) / sqrt(var + eps) + β)` with the batch's statistics.
+/// `clamp(γ · (x - mean) / sqrt(var + eps) + β, 0, cap)` with the batch's statistics, or no
+/// clamp when `cap` is `None` (ReLU: `cap` = ∞, ReLU6: 6).
 pub(crate) fn forward(
     x: &[f32],
     s: Shape,
     gamma: &[f32],
     beta: &[f32],
     eps: f64,
-    relu: bool,
+    cap: Option<f32>,
     residual: Option<&[f32]>,
 ) -> (Vec<f32>, Stats) {
     assert_eq!(x.len(), s.n * s.c * s.hw);
@@ -98,20 +99,20 @@ pub(crate) fn forward(
         .map(|ch| (f64::from(beta[ch]) - mean[ch] * f64::from(scale[ch])) as f32)
         .collect();
     let mut y = zeros(x.len());
-    let plane = |y: &mut [f32], x: &[f32], r: Option<&[f32]>, a: f32, b: f32| match (r, relu) {
-        (None, false) => y.iter_mut().zip(x).for_each(|(o, &v)| *o = v * a + b),
-        (None, true) => y
+    let plane = |y: &mut [f32], x: &[f32], r: Option<&[f32]>, a: f32, b: f32| match (r, cap) {
+        (None, None) => y.iter_mut().zip(x).for_each(|(o, &v)| *o = v * a + b),
+        (None, Some(hi)) => y
             .iter_mut()
             .zip(x)
-            .for_each(|(o, &v)| *o = (v * a + b).max(0.0)),
-        (Some(r), false) => {
+            .for_each(|(o, &v)| *o = (v * a + b).max(0.0).min(hi)),
+        (Some(r), None) => {
             for ((o, &v), &r) in y.iter_mut().zip(x).zip(r) {
                 *o = v * a + b + r;
             }
         }
-        (Some(r), true) => {
+        (Some(r), Some(hi)) => {
             for ((o, &v), &r) in y.iter_mut().zip(x).zip(r) {
-                *o = (v * a + b + r).max(0.0);
+                *o = (v * a + b + r).max(0.0).min(hi);
             }
         }
     };
@@ -137,19 +138,25 @@ pub(crate) fn forward(
     (y, stats)
 }
 
+/// Whether the gradient passes a clamp to `[0, hi]` whose output is `y`: not where it clipped.
+#[inline]
+fn passes(y: f32, hi: f32) -> bool {
+    y > 0.0 && y < hi
+}
+
 /// Gradients of the input, γ and β from the output's gradient `dy`. `y` is the forward's
-/// output, needed only with ReLU (where it is 0, the gradient is 0).
-/// (A residual added before the ReLU has the masked `dy` as gradient: [`masked`].)
+/// output, needed only with a clamp (`(y, cap)`; where the clamp clipped, the gradient is 0).
+/// (A residual added before the clamp has the masked `dy` as gradient: [`masked`].)
 pub(crate) fn backward(
     dy: &[f32],
     x: &[f32],
-    y: Option<&[f32]>,
+    y: Option<(&[f32], f32)>,
     s: Shape,
     gamma: &[f32],
     stats: &Stats,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let len = s.n * s.c * s.hw;
-    assert!(dy.len() == len && x.len() == len && y.is_none_or(|y| y.len() == len));
+    assert!(dy.len() == len && x.len() == len && y.is_none_or(|(y, _)| y.len() == len));
     // Σ g and Σ g·(x - mean) per channel, g = dy masked by the ReLU.
     let sums = channel_sums(s, |_, ch, at| {
         let mu = stats.mean[ch];
@@ -160,9 +167,9 @@ pub(crate) fn backward(
             sgx += f64::from(gi * (xi - mu));
         };
         match y {
-            Some(y) => {
+            Some((y, hi)) => {
                 for ((&d, &xi), &yi) in dy.iter().zip(x).zip(&y[at..at + s.hw]) {
-                    add(if yi > 0.0 { d } else { 0.0 }, xi);
+                    add(if passes(yi, hi) { d } else { 0.0 }, xi);
                 }
             }
             None => dy.iter().zip(x).for_each(|(&d, &xi)| add(d, xi)),
@@ -200,11 +207,11 @@ pub(crate) fn backward(
                     &x[at..at + s.hw],
                 );
                 match y {
-                    Some(y) => {
+                    Some((y, hi)) => {
                         for (((o, &d), &xi), &yi) in
                             out.iter_mut().zip(dy).zip(x).zip(&y[at..at + s.hw])
                         {
-                            let gi = if yi > 0.0 { d } else { 0.0 };
+                            let gi = if passes(yi, hi) { d } else { 0.0 };
                             *o = k * (gi - mg - (xi - mu) * mgx);
                         }
                     }

@@ -36,5 +36,5 @@ pub use alloc::keep_freed_memory;
 pub use conv::conv2d;
 pub use counters::{FastPaths, fast_paths};
 pub use cpu_conv::simd_level;
-pub use norm::batch_norm;
+pub use norm::{Activation, batch_norm};
 pub use step::step_in_place;

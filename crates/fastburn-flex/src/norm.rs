@@ -1,5 +1,5 @@
-//! Training BatchNorm on Flex as one fused op, with the ReLU (and a ResNet block's residual
-//! add) that follows it: two passes over the activations forward and two backward, where Burn's
+//! Training BatchNorm on Flex as one fused op, with the ReLU or ReLU6 (and a ResNet block's
+//! residual add) that follows it: two passes over the activations forward and two backward, where Burn's
 //! layer swaps axes and copies for each statistic and runs each formula as its own pass
 //! (`cpu_norm.rs` has the kernels).
 
@@ -18,28 +18,52 @@ use crate::counters::count;
 use crate::cpu_norm::{self, Stats};
 use crate::interop::{FlexAutodiff, flex_tensor, floats, tracked};
 
+/// The activation that follows the normalisation in the same op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// None: BatchNorm alone.
+    Identity,
+    /// `max(0, y)`.
+    Relu,
+    /// `min(max(0, y), 6)` (MobileNet's and EfficientNet-Lite's).
+    Relu6,
+}
+
+impl Activation {
+    /// The upper end of the clamp to `[0, cap]`, or `None` for no clamp.
+    fn cap(self) -> Option<f32> {
+        match self {
+            Activation::Identity => None,
+            Activation::Relu => Some(f32::INFINITY),
+            Activation::Relu6 => Some(6.0),
+        }
+    }
+}
+
 /// `bn` in training on `x` as one op: PyTorch's BatchNorm (batch statistics; the running
-/// statistics updated with the unbiased variance), then with `relu` a ReLU, and with a
-/// `residual` `relu(bn(x) + residual)` (a ResNet block's end). `None` unless `x`, γ, β (and
-/// the residual) are f32 on Flex with autodiff; the caller then runs Burn's layer.
+/// statistics updated with the unbiased variance), then `act`, and with a `residual`
+/// `relu(bn(x) + residual)` (a ResNet block's end; `act` must then be `Relu`). `None` unless
+/// `x`, γ, β (and the residual) are f32 on Flex with autodiff; the caller then runs Burn's layer.
 ///
 /// ```
 /// use burn::nn::BatchNormConfig;
 /// use burn::prelude::*;
+/// use fastburn_flex::Activation;
 /// let dev = Device::flex().autodiff();
 /// let bn = BatchNormConfig::new(3).init(&dev);
 /// let x = Tensor::<4>::random([4, 3, 5, 5], burn::tensor::Distribution::Default, &dev);
-/// let y = fastburn_flex::batch_norm(&bn, &x, true, None).expect("f32 on Flex with autodiff");
-/// assert!(y.min().into_scalar::<f32>() >= 0.0);
+/// let y = fastburn_flex::batch_norm(&bn, &x, Activation::Relu6, None).expect("f32 on Flex with autodiff");
+/// assert!(y.clone().min().into_scalar::<f32>() >= 0.0);
+/// assert!(y.max().into_scalar::<f32>() <= 6.0);
 /// ```
 pub fn batch_norm<const D: usize>(
     bn: &BatchNorm,
     x: &Tensor<D>,
-    relu: bool,
+    act: Activation,
     residual: Option<&Tensor<D>>,
 ) -> Option<Tensor<D>> {
     let dims = x.dims();
-    if D < 2 {
+    if D < 2 || (residual.is_some() && act != Activation::Relu) {
         return None;
     }
     let s = cpu_norm::Shape {
@@ -68,7 +92,7 @@ pub fn batch_norm<const D: usize>(
         &gamma,
         &floats(bp.primitive()),
         bn.epsilon,
-        relu,
+        act.cap(),
         rp.as_ref().map(|r| floats(r.primitive())).as_deref(),
     );
     let y = flex_tensor(y, &dims);
@@ -78,7 +102,7 @@ pub fn batch_norm<const D: usize>(
     let (_, b_node) = bp.into_parts();
     let state = |y: &FloatTensor<Flex>| BnState {
         x: x_inner,
-        y: relu.then(|| y.clone()),
+        y: act.cap().map(|cap| (y.clone(), cap)),
         stats: Arc::new(stats),
         gamma: Arc::new(gamma),
         shape: s,
@@ -128,12 +152,12 @@ fn update_running_stats(bn: &BatchNorm, stats: &Stats, s: cpu_norm::Shape, devic
         .update(blend(bn.running_var.value_sync(), &unbiased));
 }
 
-/// What the backward pass keeps: the input, the output (for the ReLU's mask), the batch
-/// statistics and γ.
+/// What the backward pass keeps: the input, the output and the clamp's top (for the
+/// activation's mask), the batch statistics and γ.
 #[derive(Clone, Debug)]
 struct BnState {
     x: FloatTensor<Flex>,
-    y: Option<FloatTensor<Flex>>,
+    y: Option<(FloatTensor<Flex>, f32)>,
     stats: Arc<Stats>,
     gamma: Arc<Vec<f32>>,
     shape: cpu_norm::Shape,
@@ -158,12 +182,12 @@ impl<const N: usize> Backward<Flex, N> for FusedBatchNormBackward {
         let (node_x, node_gamma, node_beta, node_residual) = (next(), next(), next(), next());
         let grad = grads.consume::<Flex>(&ops.node);
         let st = ops.state;
-        let y = st.y.as_ref().map(floats);
+        let y = st.y.as_ref().map(|(y, cap)| (floats(y), *cap));
         let dy = floats(&grad);
         let (dx, dgamma, dbeta) = cpu_norm::backward(
             &dy,
             &floats(&st.x),
-            y.as_deref(),
+            y.as_ref().map(|(y, cap)| (&y[..], *cap)),
             st.shape,
             &st.gamma,
             &st.stats,
@@ -178,7 +202,7 @@ impl<const N: usize> Backward<Flex, N> for FusedBatchNormBackward {
         if let Some(node) = node_beta {
             grads.register::<Flex>(node.id, flex_tensor(dbeta, &c));
         }
-        if let (Some(node), Some(y)) = (node_residual, y.as_deref()) {
+        if let (Some(node), Some((y, _))) = (node_residual, y.as_ref()) {
             grads.register::<Flex>(node.id, flex_tensor(cpu_norm::masked(&dy, y), &st.dims));
         }
     }

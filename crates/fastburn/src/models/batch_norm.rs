@@ -1,8 +1,9 @@
-//! BatchNorm as PyTorch runs it, and in training on the CPU fused with the ReLU (and residual
-//! add) that follows it (`fastburn_flex::batch_norm`).
+//! BatchNorm as PyTorch runs it, and in training on the CPU fused with the ReLU or ReLU6 (and
+//! residual add) that follows it (`fastburn_flex::batch_norm`).
 
 use burn::nn::BatchNorm;
 use burn::prelude::*;
+use fastburn_flex::Activation;
 
 /// BatchNorm as PyTorch runs it: Burn's layer updates `running_var` with the batch's biased
 /// variance, PyTorch (and so fastai) with the unbiased one (x n/(n-1), n the values per channel),
@@ -12,12 +13,18 @@ use burn::prelude::*;
 /// it is Burn's
 /// forward pass, with the update Burn queued corrected by `m * var / (n - 1)`.
 pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
-    norm(bn, x, false)
+    norm(bn, x, Activation::Identity)
 }
 
 /// `relu(batch_norm(bn, x))`, one operation in training on the CPU.
 pub fn batch_norm_relu<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
-    norm(bn, x, true)
+    norm(bn, x, Activation::Relu)
+}
+
+/// `relu6(batch_norm(bn, x))` (`clamp(.., 0, 6)`, EfficientNet-Lite's activation), one operation
+/// in training on the CPU.
+pub fn batch_norm_relu6<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    norm(bn, x, Activation::Relu6)
 }
 
 /// `relu(batch_norm(bn, x) + residual)`, the end of a ResNet block, one operation in training on
@@ -27,25 +34,30 @@ pub fn batch_norm_add_relu<const D: usize>(
     x: Tensor<D>,
     residual: Tensor<D>,
 ) -> Tensor<D> {
-    if let Some(out) = fastburn_flex::batch_norm(bn, &x, true, Some(&residual)) {
+    if let Some(out) = fastburn_flex::batch_norm(bn, &x, Activation::Relu, Some(&residual)) {
         return out;
     }
-    burn::tensor::activation::relu(norm(bn, x, false) + residual)
+    burn::tensor::activation::relu(norm(bn, x, Activation::Identity) + residual)
 }
 
-fn norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>, relu: bool) -> Tensor<D> {
+fn norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>, act: Activation) -> Tensor<D> {
     let training = x.device().is_autodiff() && bn.training.is_enabled();
     let out = if !training {
         bn.forward(x)
-    } else if let Some(out) = fastburn_flex::batch_norm(bn, &x, relu, None) {
+    } else if let Some(out) = fastburn_flex::batch_norm(bn, &x, act, None) {
         return out;
     } else {
         burns_with_unbiased_running_var(bn, x)
     };
-    if relu {
-        burn::tensor::activation::relu(out)
-    } else {
-        out
+    activate(out, act)
+}
+
+/// `act` with Burn's ops (what the fused op does after normalising).
+fn activate<const D: usize>(x: Tensor<D>, act: Activation) -> Tensor<D> {
+    match act {
+        Activation::Identity => x,
+        Activation::Relu => burn::tensor::activation::relu(x),
+        Activation::Relu6 => x.clamp(0.0, 6.0),
     }
 }
 
@@ -95,52 +107,55 @@ mod tests {
         ]
     }
 
-    /// PyTorch's BatchNorm (+ ReLU) written with Burn's layer: the reference.
-    fn reference<const D: usize>(bn: &BatchNorm, x: Tensor<D>, relu: bool) -> Tensor<D> {
-        let out = burns_with_unbiased_running_var(bn, x);
-        if relu {
-            burn::tensor::activation::relu(out)
-        } else {
-            out
-        }
+    /// PyTorch's BatchNorm (+ activation) written with Burn's layer and ops: the reference.
+    fn reference<const D: usize>(bn: &BatchNorm, x: Tensor<D>, act: Activation) -> Tensor<D> {
+        activate(burns_with_unbiased_running_var(bn, x), act)
     }
 
     /// The fused op gives Burn's output, gradients and running statistics (with PyTorch's
-    /// unbiased variance), with and without ReLU, on 4-D maps (7x7 and 1x1) and 2-D features,
-    /// with γ and β away from their initial values; and it is the op that ran.
+    /// unbiased variance), with no activation, ReLU and ReLU6, on 4-D maps (7x7 and 1x1) and
+    /// 2-D features, with γ and β away from their initial values; and it is the op that ran.
     #[test]
     fn fused_batch_norm_matches_burns() {
         let dev = Device::flex().autodiff();
         dev.seed(5);
-        for relu in [false, true] {
+        for act in [Activation::Identity, Activation::Relu, Activation::Relu6] {
+            let relu = act != Activation::Identity;
             for dims in [[6, 3, 7, 7], [8, 5, 1, 1], [4, 2, 3, 5]] {
+                // Wide enough that ReLU6 clips at both ends.
                 let bn = (
+                    Tensor::random([dims[1]], Distribution::Normal(4.0, 0.5), &dev),
                     Tensor::random([dims[1]], Distribution::Normal(1.0, 0.5), &dev),
-                    Tensor::random([dims[1]], Distribution::Normal(0.0, 0.5), &dev),
                 );
                 let x = Tensor::<4>::random(dims, Distribution::Normal(0.5, 2.0), &dev);
                 let r = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &dev);
                 let before = fastburn_flex::fast_paths().norm;
-                let ours = run(|bn, x| norm(bn, x, relu), &bn, &x, &r);
+                let ours = run(|bn, x| norm(bn, x, act), &bn, &x, &r);
                 assert_eq!(
                     fastburn_flex::fast_paths().norm,
                     before + 1,
                     "fused op not taken"
                 );
-                let theirs = run(|bn, x| reference(bn, x, relu), &bn, &x, &r);
+                let theirs = run(|bn, x| reference(bn, x, act), &bn, &x, &r);
                 let what = ["output", "x grad", "gamma grad", "beta grad", "mean", "var"];
                 for i in 0..6 {
                     let d = max_diff(&ours[i], &theirs[i]);
                     assert!(
                         d < 2e-4,
-                        "{dims:?} relu={relu}: {} differs by {d}: {:?} vs {:?}",
+                        "{dims:?} {act:?}: {} differs by {d}: {:?} vs {:?}",
                         what[i],
                         &ours[i][..2],
                         &theirs[i][..2]
                     );
                 }
                 if relu {
-                    assert!(ours[0].contains(&0.0), "{dims:?}: ReLU clipped nothing");
+                    assert!(ours[0].contains(&0.0), "{dims:?}: {act:?} clipped nothing");
+                }
+                if act == Activation::Relu6 {
+                    assert!(
+                        ours[0].contains(&6.0),
+                        "{dims:?}: ReLU6 clipped nothing at 6"
+                    );
                 }
             }
         }
@@ -148,8 +163,8 @@ mod tests {
         let bn = (Tensor::ones([6], &dev), Tensor::zeros([6], &dev));
         let x = Tensor::<2>::random([10, 6], Distribution::Normal(0.0, 1.0), &dev);
         let r = Tensor::<2>::random([10, 6], Distribution::Normal(0.0, 1.0), &dev);
-        let ours = run(|bn, x| norm(bn, x, false), &bn, &x, &r);
-        let theirs = run(|bn, x| reference(bn, x, false), &bn, &x, &r);
+        let ours = run(|bn, x| norm(bn, x, Activation::Identity), &bn, &x, &r);
+        let theirs = run(|bn, x| reference(bn, x, Activation::Identity), &bn, &x, &r);
         for i in 0..6 {
             assert!(max_diff(&ours[i], &theirs[i]) < 2e-4, "2-D: value {i}");
         }
@@ -177,7 +192,9 @@ mod tests {
             let y = if fused {
                 batch_norm_add_relu(&bn, x.clone(), res.clone())
             } else {
-                burn::tensor::activation::relu(reference(&bn, x.clone(), false) + res.clone())
+                burn::tensor::activation::relu(
+                    reference(&bn, x.clone(), Activation::Identity) + res.clone(),
+                )
             };
             let g = (y.clone() * r.clone()).sum().backward();
             let out = [

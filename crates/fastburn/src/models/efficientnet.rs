@@ -17,7 +17,7 @@ use burn::nn::{
 };
 use burn::prelude::*;
 
-use super::batch_norm::batch_norm;
+use super::batch_norm::{batch_norm, batch_norm_relu6};
 use super::conv::conv2d;
 use super::{FastaiHead, Model};
 
@@ -59,10 +59,6 @@ fn bn(features: usize, device: &Device) -> BatchNorm {
         .init(device)
 }
 
-fn relu6<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    x.clamp(0.0, 6.0)
-}
-
 /// One mobile inverted bottleneck block (the package's `MBConvBlock` without squeeze-and-
 /// excitation).
 #[derive(Module, Debug)]
@@ -85,9 +81,9 @@ impl MBConvBlock {
     fn forward(&self, inputs: Tensor<4>) -> Tensor<4> {
         let mut x = inputs.clone();
         if let (Some(c), Some(b)) = (&self._expand_conv, &self._bn0) {
-            x = relu6(batch_norm(b, conv2d(c, x)));
+            x = batch_norm_relu6(b, conv2d(c, x));
         }
-        x = relu6(batch_norm(&self._bn1, conv2d(&self._depthwise_conv, x)));
+        x = batch_norm_relu6(&self._bn1, conv2d(&self._depthwise_conv, x));
         x = batch_norm(&self._bn2, conv2d(&self._project_conv, x));
         if !self.skip {
             return x;
@@ -144,11 +140,11 @@ fn features(
     bn1: &BatchNorm,
     x: Tensor<4>,
 ) -> Tensor<4> {
-    let mut x = relu6(batch_norm(bn0, conv2d(stem, x)));
+    let mut x = batch_norm_relu6(bn0, conv2d(stem, x));
     for block in blocks {
         x = block.forward(x);
     }
-    relu6(batch_norm(bn1, conv2d(head, x)))
+    batch_norm_relu6(bn1, conv2d(head, x))
 }
 
 /// The channels of the body's output.

@@ -17,7 +17,7 @@ use burn::module::Module;
 use burn::prelude::*;
 use burn::store::{ModuleRecord, RecordError};
 
-pub use batch_norm::{batch_norm, batch_norm_add_relu, batch_norm_relu};
+pub use batch_norm::{batch_norm, batch_norm_add_relu, batch_norm_relu, batch_norm_relu6};
 pub use efficientnet::{
     EfficientNet, EfficientNetLite, EfficientNetLiteBody, LITE0_FEATURES, LITE0_IMAGE_SIZE,
     MBConvBlock, efficientnet_lite0,
