@@ -53,6 +53,7 @@ fn main() -> fastburn::Result<()> {
         vocab: (0..10).map(|d| d.to_string()).collect(),
         norm: None,
         item_tfms: Default::default(),
+        aug: None,
     };
     println!("load {:.1}s", t0.elapsed().as_secs_f64());
     let model = simple_cnn_with(1, 10, &layers, &dev);

@@ -26,6 +26,7 @@ fn fresh(dls: &DataLoaders<PixelDataset>) -> DataLoaders<PixelDataset> {
         vocab: dls.vocab.clone(),
         norm: dls.norm.clone(),
         item_tfms: dls.item_tfms.clone(),
+        aug: dls.aug.clone(),
     }
 }
 

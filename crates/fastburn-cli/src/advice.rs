@@ -183,9 +183,11 @@ fn advice(err: &Error, command: Option<&Command>) -> Option<String> {
                 .into()
         }
         Error::ClassesDiffer { .. } => "pass the data the model was trained on".into(),
-        Error::CheckpointMismatch { .. } => "resume with the same command (epochs, batch size, \
+        Error::CheckpointMismatch { .. } | Error::CheckpointStage { .. } => {
+            "resume with the same command (epochs, batch size, \
              data) or start afresh without --resume"
-            .into(),
+                .into()
+        }
         Error::Diverged { lr, .. } => format!(
             "try a lower learning rate (e.g. --lr {})",
             short_float(lr / 10.0)

@@ -148,6 +148,15 @@ pub struct InputOpts {
     /// or pad (by reflection)
     #[arg(long, value_name = "METHOD", default_value_t = ResizeMethod::default(), value_parser = parse_method)]
     pub resize_method: ResizeMethod,
+    /// Presizing (fastbook chapter 5): resize images to this larger size first, then bring each
+    /// batch to --size in one step (training: a random crop and the augmentation; validation:
+    /// the centre), fastai's `item_tfms=Resize(460), batch_tfms=aug_transforms(size=224)`
+    #[arg(long, value_name = "N|HxW", value_parser = parse_size, requires = "size")]
+    pub presize: Option<(usize, usize)>,
+    /// With --presize, training's random crops take from this fraction of an image's area up to
+    /// all of it, fastai's `aug_transforms(min_scale=0.75)`
+    #[arg(long, value_name = "F", requires = "presize", value_parser = parse_min_scale)]
+    pub min_scale: Option<f32>,
     /// Normalise the convolutional models' inputs with the training set's mean and standard
     /// deviation (off by default, as fastai without pretrained weights; with --init, as the
     /// saved model was)
@@ -218,6 +227,16 @@ pub fn recipes_help() -> String {
         Recipe::pretrained(Arch::EfficientNetLite0),
     ));
     text
+}
+
+/// `--min-scale`: a fraction of an image's area, above 0 and at most 1.
+pub fn parse_min_scale(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a fraction of the area: give a number in (0, 1], e.g. 0.75"
+        )),
+    }
 }
 
 /// `--size`: `N` (square) or `HxW`.

@@ -466,3 +466,106 @@ fn class_names_with_commas_survive_save_load_predict() {
         .map(|(_, class)| class.to_string());
     assert!(matches!(class.as_deref(), Some("a,b" | "c d")), "{stdout}");
 }
+
+/// Presizing and test-time augmentation from the command line: `train --presize --size
+/// --min-scale` keeps both sizes and the augmentation in the model file; `predict --tta` and
+/// `interpret --tta` use them; a presize without a size, or a min-scale out of (0, 1], is one
+/// line.
+#[test]
+fn presizing_and_tta_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let data = dir.path().join("photos");
+    make_folder(&data, &[("train", 8), ("valid", 4)]);
+    let data_s = data.to_str().unwrap();
+    let model = dir.path().join("presized.fbm");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--model",
+            "simple-cnn",
+            "--data",
+            data_s,
+            "--epochs",
+            "1",
+            "--bs",
+            "4",
+        ];
+        args.extend_from_slice(extra);
+        fastburn(&home, &args)
+    };
+    let out = train(&[
+        "--size",
+        "24",
+        "--presize",
+        "40",
+        "--min-scale",
+        "0.75",
+        "--aug",
+        "--save",
+        model.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("colour 24x24 (presized to 40x40)") && stdout.contains("final accuracy"),
+        "{stdout}"
+    );
+    let info = fastburn::models::read_model_info(&model).unwrap();
+    assert_eq!(
+        (info.item_tfms.size, info.item_tfms.presize),
+        (Some((24, 24)), Some((40, 40)))
+    );
+    let aug = info.aug.expect("the augmentation is saved");
+    assert_eq!((aug.do_flip, aug.min_scale), (true, 0.75));
+
+    let photo = data.join("valid/red/red0.png");
+    let predict = |extra: &[&str]| {
+        let mut args = vec!["predict", "--model", model.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.push(photo.to_str().unwrap());
+        fastburn(&home, &args)
+    };
+    let (plain, tta) = (predict(&[]), predict(&["--tta"]));
+    let (plain, tta) = (text(&plain.stdout), text(&tta.stdout));
+    assert!(
+        plain.contains(" (probability ") && !plain.contains("TTA"),
+        "{plain}"
+    );
+    // (That TTA's numbers differ from the plain ones is tests/vision.rs's.)
+    assert!(tta.contains(", with TTA)"), "{tta}");
+
+    let out = fastburn(
+        &home,
+        &[
+            "interpret",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            data_s,
+            "--out",
+            dir.path().join("interpret").to_str().unwrap(),
+            "--tta",
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("valid accuracy") && stdout.contains("/8), with TTA"),
+        "{stdout}"
+    );
+
+    for (args, says) in [
+        (&["--presize", "40"][..], "--size"),
+        (
+            &["--size", "24", "--presize", "40", "--min-scale", "1.5"][..],
+            "(0, 1]",
+        ),
+        (&["--size", "24", "--presize", "16"][..], "presize"),
+    ] {
+        let out = train(args);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

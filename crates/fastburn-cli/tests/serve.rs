@@ -151,6 +151,7 @@ fn model_file(dir: &Path, arch: Arch, classes: usize, norm: Option<(f32, f32)>) 
         norm,
         n_out,
         item_tfms: ItemTfms::resize(1, (28, 28), ResizeMethod::Squish),
+        aug: None,
     };
     let path = dir.join(format!("{}-{classes}.fbm", arch.name()));
     match arch {

@@ -171,6 +171,15 @@ pub enum Error {
         now: (usize, usize),
     },
 
+    /// A checkpoint was written in another kind of fit (a plain fit, or one of `fine_tune`'s
+    /// two): it can only continue that run.
+    #[error("{}: written in {saved}, not in {now}", path.display())]
+    CheckpointStage {
+        path: PathBuf,
+        saved: &'static str,
+        now: &'static str,
+    },
+
     /// Training produced a loss that is not a finite number.
     #[error("loss is {loss} at epoch {epoch}, batch {batch}: training diverged")]
     Diverged {

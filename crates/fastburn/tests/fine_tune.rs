@@ -147,3 +147,116 @@ fn fine_tune_runs_fastais_schedule_and_freezing() {
     assert!(rows[..frozen].iter().all(|r| r.weight == w0));
     assert_ne!(rows[frozen].weight, w0);
 }
+
+/// The fixture's two-group model, its initial weights drawn from `seed`.
+fn two_groups(seed: u64) -> Learner<TwoGroups> {
+    let dev = fastburn::device();
+    dev.seed(seed);
+    let model = TwoGroups {
+        body: Body {
+            lin: LinearConfig::new(4, 8).init(&dev),
+            bn: BatchNormConfig::new(8).init(&dev),
+        },
+        head: LinearConfig::new(8, 2).init(&dev),
+    };
+    let mut learn = Learner::new(synthetic_dls(1), model, ADAM, cross_entropy, vec![ACCURACY]);
+    learn.quiet(true);
+    learn
+}
+
+/// Every float of the model (BatchNorm's running statistics too).
+fn all_weights(m: &TwoGroups) -> Vec<Vec<f32>> {
+    use burn::module::{ModuleVisitor, Param};
+    struct Collect(Vec<Vec<f32>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.val().into_data().iter::<f32>().collect());
+        }
+    }
+    let mut c = Collect(Vec::new());
+    m.valid().visit(&mut c);
+    c.0
+}
+
+/// Sets a flag at the end of training batch `at` (counted over the whole run), as a Ctrl-C
+/// would, for the checkpoint callback to stop on.
+struct InterruptAt {
+    at: usize,
+    seen: usize,
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Callback<TwoGroups> for InterruptAt {
+    fn after_batch(
+        &mut self,
+        _learn: &mut Learner<TwoGroups>,
+        fit: &mut FitState,
+    ) -> fastburn::Result<Control> {
+        if fit.training {
+            if self.seen == self.at {
+                self.flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            self.seen += 1;
+        }
+        Ok(Control::Continue)
+    }
+}
+
+/// `fine_tune` stopped in its frozen fit or in its unfrozen one, and resumed from the checkpoint
+/// by a fresh learner, ends with the uninterrupted run's weights, bit for bit; a checkpoint of
+/// a plain fit does not resume `fine_tune`, nor one of `fine_tune` a plain fit.
+#[test]
+fn fine_tune_resumes_in_either_fit() {
+    use fastburn::learner::CheckpointCallback;
+    let mut whole = two_groups(7);
+    whole.fine_tune(2, 2e-3).unwrap();
+    let want = all_weights(&whole.model);
+    let dir = tempfile::tempdir().unwrap();
+    // 8 batches an epoch: batch 5 is in the frozen fit, 13 in the unfrozen one.
+    for at in [5, 13] {
+        let path = dir.path().join(format!("ck{at}.fbc"));
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut cut = two_groups(7);
+        cut.add_cb(InterruptAt {
+            at,
+            seen: 0,
+            flag: flag.clone(),
+        });
+        cut.add_cb(CheckpointCallback::new(&path, None).on_interrupt(flag));
+        let err = cut.fine_tune(2, 2e-3).unwrap_err();
+        assert!(matches!(err, fastburn::Error::Interrupted { .. }), "{err}");
+        // Another process: other initial weights, which the checkpoint replaces.
+        let mut resumed = two_groups(99);
+        resumed.resume(&path).unwrap();
+        resumed.fine_tune(2, 2e-3).unwrap();
+        assert!(
+            all_weights(&resumed.model) == want,
+            "stopped at batch {at}: weights differ"
+        );
+        assert_eq!(
+            resumed.recorder().values.len(),
+            2,
+            "the unfrozen fit's two epochs"
+        );
+
+        let mut plain = two_groups(7);
+        plain.resume(&path).unwrap();
+        let err = plain.fit_one_cycle(2, 1e-3).unwrap_err();
+        assert!(
+            err.to_string().contains("fine_tune's") && err.to_string().contains("not in a fit"),
+            "{err}"
+        );
+    }
+    let path = dir.path().join("plain.fbc");
+    let mut plain = two_groups(7);
+    plain.add_cb(CheckpointCallback::new(&path, None));
+    plain.fit_one_cycle(1, 1e-3).unwrap();
+    let mut tune = two_groups(7);
+    tune.resume(&path).unwrap();
+    let err = tune.fine_tune(2, 2e-3).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("written in a fit, not in fine_tune's first fit"),
+        "{err}"
+    );
+}

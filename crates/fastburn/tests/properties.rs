@@ -199,6 +199,7 @@ proptest! {
             norm: None,
             n_out: vocab.len(),
             item_tfms: fastburn::data::ItemTfms::resize(1, (28, 28), fastburn::data::ResizeMethod::Crop),
+            aug: None,
         };
         save_model(&fastburn::models::simple_net(28 * 28, 30, vocab.len(), &dev), &info, &path).unwrap();
         prop_assert_eq!(&read_model_info(&path).unwrap().vocab, &vocab);
@@ -245,6 +246,7 @@ fn model_bytes() -> Vec<u8> {
         norm: Some("0.13 0.2 0.5,0.3 0.3 0.25".parse().unwrap()),
         n_out: 1,
         item_tfms: fastburn::data::ItemTfms::resize(3, (32, 48), fastburn::data::ResizeMethod::Pad),
+        aug: None,
     };
     save_model(&fastburn::models::linear(28 * 28, 1, &dev), &info, &path).unwrap();
     std::fs::read(&path).unwrap()

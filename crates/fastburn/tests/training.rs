@@ -370,7 +370,9 @@ fn save_load_predict_round_trip_and_bad_files() {
                 channels: 1,
                 size: Some((2, 2)),
                 method: ResizeMethod::Crop,
+                presize: None,
             },
+            aug: None,
         }
     );
     assert_eq!(
@@ -415,6 +417,7 @@ fn save_load_predict_round_trip_and_bad_files() {
         norm: None,
         n_out: 1,
         item_tfms: ItemTfms::default(),
+        aug: None,
     };
     let bad = dir.path().join("no-such-dir").join("x").join("m.fbm");
     std::fs::write(dir.path().join("no-such-dir"), "a file, not a folder").unwrap();

@@ -580,3 +580,136 @@ fn a_file_that_breaks_mid_run_stops_training_or_is_left_out() {
     learn.quiet(true);
     learn.fit(1, 1e-3).unwrap();
 }
+
+/// A folder of colour images that are not square (60 wide, 48 high): class `left` bright on the
+/// left, `right` on the right, with some texture, in train/ and valid/.
+fn halves_folder(root: &std::path::Path, per_class: (usize, usize)) {
+    for (split, n) in [("train", per_class.0), ("valid", per_class.1)] {
+        for class in ["left", "right"] {
+            let dir = root.join(split).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            for i in 0..n {
+                let img = image::RgbImage::from_fn(60, 48, |x, y| {
+                    let lit = (x < 30) == (class == "left");
+                    let t = ((x * 7 + y * 13 + i as u32 * 29) % 40) as u8;
+                    if lit {
+                        image::Rgb([200 + t, 180 + t, 150])
+                    } else {
+                        image::Rgb([20 + t, 40, 30 + t])
+                    }
+                });
+                img.save(dir.join(format!("{i}.png"))).unwrap();
+            }
+        }
+    }
+}
+
+/// Presizing (chapter 5): items kept at the presize, training batches cropped at random and
+/// augmented down to the input size in one step, validation (and `prepare`, which `predict` and
+/// `serve` use) the centre; the model file keeps both sizes and the augmentation. Then
+/// `tta`: `get_preds` agrees with `validate`, `beta` 0 is the plain prediction, the augmented
+/// passes change it, reproducibly, and `predict_tta` does the same for one image.
+#[test]
+fn presizing_and_test_time_augmentation() {
+    use fastburn::data::{ItemTfms, aug_transforms, open_image};
+    use fastburn::learner::predict_tta;
+    let dev = fastburn::device();
+    dev.seed(3);
+    let dir = tempfile::tempdir().unwrap();
+    halves_folder(dir.path(), (8, 4));
+    let opts = FolderOptions {
+        size: Some((16, 16)),
+        presize: Some((32, 32)),
+        aug: Some(aug_transforms().min_scale(0.75)),
+        bs: 4,
+        ..FolderOptions::default()
+    };
+    let dls = ImageDataLoaders::from_folder(dir.path(), &opts, &dev).unwrap();
+    let train = &dls.train.dataset;
+    let (a, _) = train.train_batch(&[0, 1, 2, 3], 1).unwrap();
+    let (b, _) = train.train_batch(&[0, 1, 2, 3], 2).unwrap();
+    assert_eq!(a.dims(), [4, 3, 16, 16]);
+    assert_ne!(
+        a.clone().into_data(),
+        b.into_data(),
+        "training crops did not change"
+    );
+    let (again, _) = train.train_batch(&[0, 1, 2, 3], 1).unwrap();
+    assert_eq!(a.into_data(), again.into_data());
+    // Validation is what `prepare` gives a file: the model file's way for predict and serve.
+    let valid = &dls.valid.dataset;
+    let first_valid = valid.paths[0].clone();
+    let (v, _) = valid.batch(&[0]).unwrap();
+    assert_eq!(v.dims(), [1, 3, 16, 16]);
+    let px = dls.item_tfms.prepare(&open_image(&valid.paths[0]).unwrap());
+    assert_eq!((px.channels, px.height, px.width), (3, 16, 16));
+    let want: Vec<f32> = px.data.iter().map(|&p| f32::from(p) / 255.0).collect();
+    assert_eq!(v.into_data().iter::<f32>().collect::<Vec<_>>(), want);
+    // Test-time augmentation's batches come from validation's images, changed.
+    let (t, _) = valid.augmented_batch(&[0], 5).unwrap();
+    assert_eq!(t.dims(), [1, 3, 16, 16]);
+    assert_ne!(t.into_data().iter::<f32>().collect::<Vec<_>>(), want);
+
+    // A presize needs a size, and no smaller.
+    for (size, presize) in [(None, Some((32, 32))), (Some((16, 16)), Some((8, 8)))] {
+        let bad = FolderOptions {
+            size,
+            presize,
+            ..opts.clone()
+        };
+        let err = ImageDataLoaders::from_folder(dir.path(), &bad, &dev).unwrap_err();
+        assert!(err.to_string().contains("presize"), "{err}");
+    }
+
+    let mut learn = vision_learner(dls, resnet18, &dev);
+    learn.quiet(true);
+    learn.fit_one_cycle(1, 0.01).unwrap();
+    let info = learn.model_info().unwrap();
+    assert_eq!(
+        info.item_tfms,
+        ItemTfms {
+            presize: Some((32, 32)),
+            ..ItemTfms::resize(3, (16, 16), fastburn::data::ResizeMethod::Crop)
+        }
+    );
+    assert_eq!(info.aug.as_ref().map(|a| a.min_scale), Some(0.75));
+
+    let plain = learn.get_preds().unwrap();
+    assert_eq!(plain.probs.len(), 8);
+    assert!(
+        plain
+            .probs
+            .iter()
+            .all(|p| (p.iter().sum::<f32>() - 1.0).abs() < 1e-5)
+    );
+    let (_, metrics) = learn.validate().unwrap();
+    assert!((plain.accuracy() - metrics[0]).abs() < 1e-6);
+    assert_eq!(learn.tta(0, 0.25).unwrap(), plain);
+    assert_eq!(learn.tta(3, 0.0).unwrap(), plain);
+    let tta = learn.tta(3, 1.0).unwrap();
+    assert_ne!(tta.probs, plain.probs);
+    assert_eq!(tta.targets, plain.targets);
+    assert_eq!(learn.tta(3, 1.0).unwrap(), tta, "not reproducible");
+    let blended = learn.tta(3, 0.25).unwrap();
+    for ((b, p), t) in blended.probs.iter().zip(&plain.probs).zip(&tta.probs) {
+        for k in 0..2 {
+            assert!((b[k] - (0.25 * t[k] + 0.75 * p[k])).abs() < 1e-5);
+        }
+    }
+
+    // One image through the saved model: plain with n = 0, then its augmented versions.
+    let path = dir.path().join("halves.fbm");
+    learn.save(&path).unwrap();
+    let (model, info) = fastburn::models::load_model(&path, &dev).unwrap();
+    let model = model.valid();
+    let img = open_image(&first_valid).unwrap();
+    let one = predict_tta(&model, &info, &img, 0, 0.25, 1).unwrap();
+    assert!(
+        (one[0] - plain.probs[0][0]).abs() < 1e-5,
+        "{one:?} vs {:?}",
+        plain.probs[0]
+    );
+    let aug = predict_tta(&model, &info, &img, 4, 1.0, 1).unwrap();
+    assert_ne!(aug, one);
+    assert_eq!(predict_tta(&model, &info, &img, 4, 1.0, 1).unwrap(), aug);
+}

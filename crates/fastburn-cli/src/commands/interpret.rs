@@ -8,6 +8,7 @@ use fastburn::learner::{ClassificationInterpretation, Learner, Recipe, show_batc
 use fastburn::models::{Model, load_model};
 
 use crate::cli::SplitOpts;
+use crate::commands::predict::{TTA_BETA, TTA_N};
 
 #[derive(Debug, clap::Args)]
 pub struct InterpretArgs {
@@ -22,6 +23,10 @@ pub struct InterpretArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub split: SplitOpts,
+    /// Test-time augmentation (fastai's `learn.tta`): judge the model by its predictions blended
+    /// with those of 4 versions of each validation image with the training crop and augmentation
+    #[arg(long)]
+    pub tta: bool,
 }
 
 pub fn run(cfg: &Config, args: &InterpretArgs) -> anyhow::Result<()> {
@@ -46,6 +51,8 @@ pub fn run(cfg: &Config, args: &InterpretArgs) -> anyhow::Result<()> {
         channels: Some(info.item_tfms.channels),
         size: info.item_tfms.size,
         method: info.item_tfms.method,
+        presize: info.item_tfms.presize,
+        aug: info.aug.clone(),
         skip_bad: args.split.skip_bad,
         ..FolderOptions::default()
     };
@@ -63,7 +70,10 @@ pub fn run(cfg: &Config, args: &InterpretArgs) -> anyhow::Result<()> {
 }
 
 fn report<M: Model>(learn: &Learner<M>, args: &InterpretArgs) -> anyhow::Result<()> {
-    let interp = ClassificationInterpretation::from_learner(learn)?;
+    let interp = match args.tta {
+        true => ClassificationInterpretation::from_learner_tta(learn, TTA_N, TTA_BETA)?,
+        false => ClassificationInterpretation::from_learner(learn)?,
+    };
     let right = interp
         .preds
         .iter()
@@ -71,9 +81,10 @@ fn report<M: Model>(learn: &Learner<M>, args: &InterpretArgs) -> anyhow::Result<
         .filter(|(p, t)| p == t)
         .count();
     println!(
-        "valid accuracy {:.4} ({right}/{})",
+        "valid accuracy {:.4} ({right}/{}){}",
         right as f64 / interp.preds.len().max(1) as f64,
-        interp.preds.len()
+        interp.preds.len(),
+        if args.tta { ", with TTA" } else { "" }
     );
     println!("confusion matrix:\n{}", interp.confusion_text());
     let confused = interp.most_confused(1);

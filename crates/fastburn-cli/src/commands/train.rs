@@ -204,11 +204,23 @@ pub fn loaders(
                 .size
                 .or_else(|| o.saved.and_then(|s| s.item_tfms.size)),
             method: o.input.resize_method,
+            presize: o
+                .input
+                .presize
+                .or_else(|| o.saved.and_then(|s| s.item_tfms.presize)),
             valid_pct: o.split.valid_pct,
-            aug: o.aug.map(|a| match a {
-                Aug::Photos => aug_transforms(),
-                Aug::Digits => AugTransforms::digits(),
-            }),
+            // --min-scale alone crops at random and augments nothing else.
+            aug: match (o.aug, o.input.min_scale) {
+                (None, None) => None,
+                (aug, min_scale) => Some(
+                    match aug {
+                        Some(Aug::Photos) => aug_transforms(),
+                        Some(Aug::Digits) => AugTransforms::digits(),
+                        None => AugTransforms::none(),
+                    }
+                    .min_scale(min_scale.unwrap_or(1.0)),
+                ),
+            },
             skip_bad: o.split.skip_bad,
             progress: o.progress,
             ..FolderOptions::default()
@@ -227,8 +239,8 @@ pub fn loaders(
     }
     if o.input.size.is_some() || o.split.valid_pct.is_some() || o.aug.is_some() {
         bail!(
-            "{} takes the chapter's 28x28 digits as they are; --size, --valid-pct and --aug are \
-             for --model resnet18, resnet34 or simple-cnn",
+            "{} takes the chapter's 28x28 digits as they are; --size, --presize, --valid-pct and \
+             --aug are for --model resnet18, resnet34 or simple-cnn",
             arch.name()
         );
     }
@@ -265,12 +277,6 @@ pub fn train_on(cfg: &Config, resolved: &Resolved, args: &TrainArgs) -> anyhow::
         },
         None => None,
     };
-    if recipe.fine_tune && args.checkpoint.is_some() {
-        bail!(
-            "--checkpoint does not cover fine-tuning yet (its two fits, frozen then unfrozen); \
-             train without it"
-        );
-    }
     println!("data: {}", resolved.description);
     println!(
         "model: {}{}, {}{} epochs, lr {}{}{}, seed {}",
@@ -341,6 +347,9 @@ pub fn train_on(cfg: &Config, resolved: &Resolved, args: &TrainArgs) -> anyhow::
         dls.train.bs,
         match size {
             Some((h, w)) => format!(", {} {h}x{w}", if c == 1 { "grey" } else { "colour" }),
+            None => String::new(),
+        } + &match dls.item_tfms.presize {
+            Some((h, w)) => format!(" (presized to {h}x{w})"),
             None => String::new(),
         }
     );

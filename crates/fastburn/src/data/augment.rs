@@ -55,6 +55,16 @@ pub struct AugTransforms {
     pub p_lighting: f32,
     /// How uncovered pixels are filled.
     pub pad_mode: PadMode,
+    /// Presizing (fastai's `aug_transforms(size=..., min_scale=...)`): when items are larger than
+    /// the input (an [`ItemTfms`](super::ItemTfms) with a `presize`), training crops each at
+    /// random, `min_scale` to all of its area, at the input's aspect, and the crop and the parts
+    /// above become one resampling to the input size. 1 takes the whole item.
+    #[serde(default = "one")]
+    pub min_scale: f32,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 /// fastai's defaults, exactly: `do_flip=True, flip_vert=False, max_rotate=10., min_zoom=1.,
@@ -91,6 +101,7 @@ pub fn aug_transforms() -> AugTransforms {
         p_affine: 0.75,
         p_lighting: 0.75,
         pad_mode: PadMode::Reflection,
+        min_scale: 1.0,
     }
 }
 
@@ -200,6 +211,7 @@ impl AugTransforms {
             p_affine: 0.0,
             p_lighting: 0.0,
             pad_mode: PadMode::Reflection,
+            min_scale: 1.0,
         }
     }
 
@@ -238,6 +250,126 @@ impl AugTransforms {
             });
     }
 
+    /// Presizing's batch step: every item of `x` (`[n, c, h, w]`, larger than the input) cropped
+    /// at random ([`min_scale`](Self::min_scale)) and augmented, resampled once to `out` =
+    /// `(height, width)`; returns `[n, c, out.0, out.1]`. Item `i` draws from
+    /// [`item_rng`]`(seed, i)`, as [`apply_batch`](Self::apply_batch).
+    ///
+    /// Panics when `x.len() != n * c * h * w`.
+    ///
+    /// ```
+    /// use fastburn::data::aug_transforms;
+    /// let tfms = aug_transforms().min_scale(0.75);
+    /// let x = vec![0.5f32; 2 * 3 * 46 * 46];
+    /// let out = tfms.apply_batch_to(&x, 2, 3, (46, 46), (22, 22), 7);
+    /// assert_eq!(out.len(), 2 * 3 * 22 * 22);
+    /// ```
+    pub fn apply_batch_to(
+        &self,
+        x: &[f32],
+        n: usize,
+        c: usize,
+        (h, w): (usize, usize),
+        (oh, ow): (usize, usize),
+        seed: u64,
+    ) -> Vec<f32> {
+        let (len, olen) = (c * h * w, c * oh * ow);
+        assert_eq!(x.len(), n * len, "batch is not [{n}, {c}, {h}, {w}]");
+        let mut out = vec![0f32; n * olen];
+        if len == 0 || olen == 0 {
+            return out;
+        }
+        out.par_chunks_mut(olen)
+            .zip(x.par_chunks(len))
+            .enumerate()
+            .for_each(|(i, (dst, src))| {
+                let rng = &mut item_rng(seed, i);
+                let crop = self.draw_crop(rng, (h, w), (oh, ow));
+                let m = self.draw_coords(rng).map_or(crop, |m| mul(&m, &crop));
+                warp_into(src, [c, h, w], dst, (oh, ow), &m, self.pad_mode);
+                if let Some((b, s)) = self.draw_lighting(rng) {
+                    lighting(dst, b, s);
+                }
+            });
+        out
+    }
+
+    /// This augmentation with presizing's random crops down to `min_scale` of an item's area.
+    pub fn min_scale(self, min_scale: f32) -> Self {
+        Self { min_scale, ..self }
+    }
+
+    /// fastai's `RandomResizedCropGPU` in training with `ratio` fixed to the output's aspect:
+    /// a region of uniform(`min_scale`, 1) of the item's area at `out`'s aspect, anywhere inside,
+    /// as the output→item map in normalised coordinates (`align_corners=True`). When it does
+    /// not fit (an item of another aspect), the largest region of that aspect in the centre.
+    fn draw_crop(&self, rng: &mut StdRng, (h, w): (usize, usize), out: (usize, usize)) -> Mat3 {
+        let aspect = out.1 as f64 / out.0.max(1) as f64;
+        let (hf, wf) = (h as f64, w as f64);
+        if self.min_scale < 1.0 {
+            let area = uniform(rng, f64::from(self.min_scale.max(0.0)), 1.0) * hf * wf;
+            let (nw, nh) = (
+                (area * aspect).sqrt().round(),
+                (area / aspect).sqrt().round(),
+            );
+            if nw <= wf && nh <= hf && nw >= 1.0 && nh >= 1.0 {
+                let top = rng.random_range(0..=(hf - nh) as usize) as f64;
+                let left = rng.random_range(0..=(wf - nw) as usize) as f64;
+                return region((top, left), (nh, nw), (h, w));
+            }
+        }
+        centre_region((h, w), out)
+    }
+}
+
+/// The largest region of `out`'s aspect in the centre of an `(h, w)` item, as a map from the
+/// output's normalised coordinates to the item's: fastai's `RandomResizedCropGPU` on validation.
+fn centre_region((h, w): (usize, usize), out: (usize, usize)) -> Mat3 {
+    let aspect = out.1 as f64 / out.0.max(1) as f64;
+    let (hf, wf) = (h as f64, w as f64);
+    let (nh, nw) = if wf / hf > aspect {
+        (hf, (hf * aspect).round().max(1.0))
+    } else {
+        ((wf / aspect).round().max(1.0), wf)
+    };
+    region(
+        (((hf - nh) / 2.0).floor(), ((wf - nw) / 2.0).floor()),
+        (nh, nw),
+        (h, w),
+    )
+}
+
+/// The map from an output's normalised coordinates onto pixels `top..top+nh`, `left..left+nw` of
+/// an `(h, w)` item, in the item's normalised coordinates (`align_corners=True`: -1 and 1 are the
+/// centres of the region's first and last pixels).
+fn region((top, left): (f64, f64), (nh, nw): (f64, f64), (h, w): (usize, usize)) -> Mat3 {
+    let axis = |start: f64, len: f64, n: usize| {
+        let half = (n.max(2) - 1) as f64 / 2.0;
+        (
+            (len - 1.0) / 2.0 / half,
+            (start + (len - 1.0) / 2.0) / half - 1.0,
+        )
+    };
+    let (sx, tx) = axis(left, nw, w);
+    let (sy, ty) = axis(top, nh, h);
+    [[sx, 0.0, tx], [0.0, sy, ty], [0.0, 0.0, 1.0]]
+}
+
+/// Validation's (and `predict`'s) batch step of presizing: the centre of `img` (`[c, h, w]`) at
+/// `out`'s aspect, resampled to `out` (bilinear, fastai's `RandomResizedCropGPU` on validation).
+pub fn centre_resize(
+    img: &[f32],
+    c: usize,
+    (h, w): (usize, usize),
+    out: (usize, usize),
+) -> Vec<f32> {
+    let mut dst = vec![0f32; c * out.0 * out.1];
+    let m = centre_region((h, w), out);
+    warp_into(img, [c, h, w], &mut dst, out, &m, PadMode::Border);
+    dst
+}
+
+impl AugTransforms {
     fn augment(
         &self,
         item: &mut [f32],
@@ -249,7 +381,7 @@ impl AugTransforms {
         if let Some(m) = self.draw_coords(rng) {
             buf.clear();
             buf.extend_from_slice(item);
-            warp_into(buf, item, c, h, w, &m, self.pad_mode);
+            warp_into(buf, [c, h, w], item, (h, w), &m, self.pad_mode);
         }
         if let Some((b, s)) = self.draw_lighting(rng) {
             lighting(item, b, s);
@@ -335,20 +467,22 @@ pub fn warp(img: &[f32], c: usize, h: usize, w: usize, m: [[f32; 3]; 3], pad: Pa
     assert_eq!(img.len(), c * h * w, "image is not [{c}, {h}, {w}]");
     let m = m.map(|row| row.map(f64::from));
     let mut out = vec![0.0; img.len()];
-    warp_into(img, &mut out, c, h, w, &m, pad);
+    warp_into(img, [c, h, w], &mut out, (h, w), &m, pad);
     out
 }
 
-/// `m` in pixel coordinates: pixels → normalised, `m`, normalised → pixels.
-fn to_pixels(m: &Mat3, h: usize, w: usize) -> Mat3 {
+/// `m` in pixel coordinates: output pixels → normalised (of an `out` image), `m`, normalised →
+/// source pixels (of a `src` image).
+fn to_pixels(m: &Mat3, src: (usize, usize), out: (usize, usize)) -> Mat3 {
     let half = |n: usize| (n.max(1) - 1) as f64 / 2.0;
-    let (hx, hy) = (half(w), half(h));
     let inv = |v: f64| if v > 0.0 { 1.0 / v } else { 0.0 };
+    let (ox, oy) = (half(out.1), half(out.0));
     let to_norm = [
-        [inv(hx), 0.0, -inv(hx) * hx],
-        [0.0, inv(hy), -inv(hy) * hy],
+        [inv(ox), 0.0, -inv(ox) * ox],
+        [0.0, inv(oy), -inv(oy) * oy],
         [0.0, 0.0, 1.0],
     ];
+    let (hx, hy) = (half(src.1), half(src.0));
     let to_pix = [[hx, 0.0, hx], [0.0, hy, hy], [0.0, 0.0, 1.0]];
     mul(&to_pix, &mul(m, &to_norm))
 }
@@ -383,28 +517,37 @@ fn axis(p: f64, n: usize, pad: PadMode) -> (usize, usize, f32, f32) {
     (i, (i + 1).min(n - 1), (1.0 - t) as f32, t as f32)
 }
 
-fn warp_into(src: &[f32], dst: &mut [f32], c: usize, h: usize, w: usize, m: &Mat3, pad: PadMode) {
-    let hw = h * w;
-    if hw == 0 {
+/// Resample `src` (`[c, h, w]`) into `dst` (`[c, oh, ow]`) through `m`, the map from the
+/// output's normalised coordinates to the source's.
+fn warp_into(
+    src: &[f32],
+    [c, h, w]: [usize; 3],
+    dst: &mut [f32],
+    (oh, ow): (usize, usize),
+    m: &Mat3,
+    pad: PadMode,
+) {
+    let (hw, ohw) = (h * w, oh * ow);
+    if hw == 0 || ohw == 0 {
         return;
     }
-    let q = to_pixels(m, h, w);
-    for i in 0..h {
+    let q = to_pixels(m, (h, w), (oh, ow));
+    for i in 0..oh {
         let y = i as f64;
         let base = [0, 1, 2].map(|r| q[r][1] * y + q[r][2]);
-        for j in 0..w {
+        for j in 0..ow {
             let x = j as f64;
             let ww = base[2] + q[2][0] * x;
             let px = (base[0] + q[0][0] * x) / ww;
             let py = (base[1] + q[1][0] * x) / ww;
             let (x0, x1, wx0, wx1) = axis(px, w, pad);
             let (y0, y1, wy0, wy1) = axis(py, h, pad);
-            let (r0, r1, o) = (y0 * w, y1 * w, i * w + j);
+            let (r0, r1, o) = (y0 * w, y1 * w, i * ow + j);
             for ch in 0..c {
                 let s = &src[ch * hw..(ch + 1) * hw];
                 let top = wx0 * s[r0 + x0] + wx1 * s[r0 + x1];
                 let bottom = wx0 * s[r1 + x0] + wx1 * s[r1 + x1];
-                dst[ch * hw + o] = wy0 * top + wy1 * bottom;
+                dst[ch * ohw + o] = wy0 * top + wy1 * bottom;
             }
         }
     }
@@ -627,6 +770,7 @@ mod tests {
             p_affine: 0.75,
             p_lighting: 0.75,
             pad_mode: PadMode::Reflection,
+            min_scale: 1.0,
         };
         assert_eq!(
             [aug_transforms(), AugTransforms::default()],
@@ -689,5 +833,69 @@ mod tests {
             .filter(|(a, b)| a == b)
             .count();
         assert!(same < 25, "{same} of 256 items unchanged");
+    }
+
+    /// `1000 y + x` at each pixel of an `h x w` plane: a sample's value says where it came from.
+    fn coords(h: usize, w: usize) -> Vec<f32> {
+        (0..h * w)
+            .map(|i| (1000 * (i / w) + i % w) as f32)
+            .collect()
+    }
+
+    #[test]
+    fn centre_resize_takes_the_centre_at_the_outputs_aspect() {
+        // 20 high, 40 wide, to 5x5: the centre 20x20 (columns 10..30), corners on its pixels.
+        let out = centre_resize(&coords(20, 40), 1, (20, 40), (5, 5));
+        assert_eq!(out.len(), 25);
+        assert_eq!(
+            [out[0], out[4], out[20], out[24]],
+            [10.0, 29.0, 19_010.0, 19_029.0]
+        );
+        // Same aspect: the whole item; same size: the item itself.
+        let out = centre_resize(&coords(9, 9), 1, (9, 9), (5, 5));
+        assert_eq!(
+            [out[0], out[2], out[12], out[24]],
+            [0.0, 4.0, 4_004.0, 8_008.0]
+        );
+        assert_eq!(
+            centre_resize(&coords(6, 7), 1, (6, 7), (6, 7)),
+            coords(6, 7)
+        );
+    }
+
+    #[test]
+    fn presizing_crops_at_random_inside_and_resizes_once() {
+        let (h, w, o) = (40, 40, (10, 10));
+        let x: Vec<f32> = (0..8).flat_map(|_| coords(h, w)).collect();
+        // min_scale 1, nothing else: each item is the whole image resampled.
+        let whole = AugTransforms::none().apply_batch_to(&x, 8, 1, (h, w), o, 1);
+        assert_eq!(whole.len(), 8 * 100);
+        for item in whole.chunks(100) {
+            assert_eq!(item, centre_resize(&coords(h, w), 1, (h, w), o));
+        }
+        // min_scale 0.5: square windows of 50-100% of the area, anywhere inside, per item.
+        let tfms = AugTransforms::none().min_scale(0.5);
+        let crops = tfms.apply_batch_to(&x, 8, 1, (h, w), o, 2);
+        let mut corners = std::collections::BTreeSet::new();
+        for item in crops.chunks(100) {
+            let (y0, x0) = ((item[0] / 1000.0).round(), item[0] % 1000.0);
+            let (y1, x1) = ((item[99] / 1000.0).round(), item[99] % 1000.0);
+            let side = (x1 - x0 + 1.0, y1 - y0 + 1.0);
+            assert_eq!(side.0, side.1, "not square: {item:?}");
+            assert!((28.0..=40.0).contains(&side.0), "side {side:?}");
+            assert!(x0 >= 0.0 && y0 >= 0.0 && x1 <= 39.0 && y1 <= 39.0);
+            corners.insert((y0 as i32, x0 as i32));
+        }
+        assert!(corners.len() > 4, "crops did not move: {corners:?}");
+        // Reproducible from the seed, and the item's own rng (not its neighbours').
+        assert_eq!(crops, tfms.apply_batch_to(&x, 8, 1, (h, w), o, 2));
+        assert_ne!(crops, tfms.apply_batch_to(&x, 8, 1, (h, w), o, 3));
+        // With the rest of aug_transforms, values stay in range and every item changes.
+        let px = random(4 * 3 * 40 * 40, 4);
+        let out = aug_transforms()
+            .min_scale(0.75)
+            .apply_batch_to(&px, 4, 3, (40, 40), (16, 16), 9);
+        assert_eq!(out.len(), 4 * 3 * 16 * 16);
+        assert!(out.iter().all(|v| (-1e-6..=1.0 + 1e-6).contains(v)));
     }
 }

@@ -28,6 +28,14 @@ pub trait Dataset {
         let _ = seed;
         self.batch(indices)
     }
+    /// The items at `indices` with training's random transforms whichever split this is: the
+    /// validation set as training would see it, for test-time augmentation
+    /// ([`Learner::tta`](crate::learner::Learner::tta)). Datasets without randomness return
+    /// [`batch`](Self::batch).
+    fn augmented_batch(&self, indices: &[usize], seed: u64) -> Self::Batch {
+        let _ = seed;
+        self.batch(indices)
+    }
 }
 
 /// A dataset shared between the training loop and the thread that prepares its next batches.
@@ -41,6 +49,9 @@ impl<T: Dataset + ?Sized> Dataset for std::sync::Arc<T> {
     }
     fn train_batch(&self, indices: &[usize], seed: u64) -> Self::Batch {
         (**self).train_batch(indices, seed)
+    }
+    fn augmented_batch(&self, indices: &[usize], seed: u64) -> Self::Batch {
+        (**self).augmented_batch(indices, seed)
     }
 }
 
@@ -86,6 +97,9 @@ where
     }
     fn train_batch(&self, indices: &[usize], seed: u64) -> Self::Batch {
         self.0.train_batch(indices, seed).into_image_batch()
+    }
+    fn augmented_batch(&self, indices: &[usize], seed: u64) -> Self::Batch {
+        self.0.augmented_batch(indices, seed).into_image_batch()
     }
 }
 
@@ -277,6 +291,7 @@ where
             vocab: self.vocab,
             norm: self.norm,
             item_tfms: self.item_tfms,
+            aug: self.aug,
         }
     }
 }
@@ -314,6 +329,9 @@ pub struct DataLoaders<D: Dataset> {
     /// How a file becomes one input (channels, size, resize method): saved with a model, so
     /// `predict` and `serve` prepare an image as training did.
     pub item_tfms: super::ItemTfms,
+    /// The training augmentation, if any: saved with a model, for test-time augmentation
+    /// (`predict --tta`).
+    pub aug: Option<super::AugTransforms>,
 }
 
 #[cfg(test)]

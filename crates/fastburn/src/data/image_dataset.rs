@@ -33,8 +33,8 @@ pub struct ImageDataset {
     /// The file each item came from.
     pub paths: Vec<PathBuf>,
     pub tfms: ItemTfms,
-    /// Augmentation for training batches (never applied by [`Dataset::batch`], which validation
-    /// uses).
+    /// Augmentation for training batches and test-time augmentation (never applied by
+    /// [`Dataset::batch`], which validation uses).
     pub aug: Option<AugTransforms>,
     pub norm: Option<Normalize>,
     /// Random crops and augmentation in [`Dataset::train_batch`]: true for the training split.
@@ -191,7 +191,8 @@ pub(crate) fn to_grey(p: Pixels) -> Pixels {
 }
 
 impl ImageDataset {
-    /// Item `i` at the input size: cropped at random (training, with `rng`) or centred; or why
+    /// Item `i` cropped at random at the item size (training, with `rng`; the batch step brings
+    /// a presized item to the input size), or as validation takes it, at the input size; or why
     /// its file cannot be read (a streamed item whose file changed since the data set was built).
     fn item(&self, i: usize, rng: Option<&mut StdRng>) -> Result<Pixels> {
         let stored = match &self.items {
@@ -200,7 +201,10 @@ impl ImageDataset {
                 std::borrow::Cow::Owned(self.tfms.presize(&open_image(&paths[i])?))
             }
         };
-        let out = self.tfms.finish(&stored, rng);
+        let out = match rng {
+            Some(rng) => self.tfms.finish(&stored, Some(rng)),
+            None => self.tfms.to_input(self.tfms.finish(&stored, None)),
+        };
         Ok(match (out.channels, self.tfms.channels) {
             (1, 3) => to_rgb(out),
             (3, 1) => to_grey(out),
@@ -214,7 +218,13 @@ impl ImageDataset {
     fn floats(&self, indices: &[usize], seed: Option<u64>) -> Result<(Vec<f32>, Vec<usize>)> {
         let (h, w) = self.size;
         let c = self.tfms.channels;
-        let per = c * h * w;
+        // Random items of a presized set are larger than the input until the batch step.
+        let presized = seed.is_some() && self.tfms.presizes();
+        let (ih, iw) = match self.tfms.presize {
+            Some(p) if presized => p,
+            _ => (h, w),
+        };
+        let per = c * ih * iw;
         // Each item's random crop comes from the batch's seed and the item's place in it.
         let items: Vec<Result<Pixels>> = indices
             .par_iter()
@@ -250,8 +260,14 @@ impl ImageDataset {
                     *o = f32::from(p) / 255.0;
                 }
             });
-        if let (Some(aug), Some(seed)) = (&self.aug, seed) {
-            aug.apply_batch(&mut x, kept.len(), c, h, w, seed);
+        match (&self.aug, seed) {
+            (aug, Some(seed)) if presized => {
+                let none = AugTransforms::none();
+                let aug = aug.as_ref().unwrap_or(&none);
+                x = aug.apply_batch_to(&x, kept.len(), c, (ih, iw), (h, w), seed);
+            }
+            (Some(aug), Some(seed)) => aug.apply_batch(&mut x, kept.len(), c, h, w, seed),
+            _ => {}
         }
         if let Some(norm) = &self.norm {
             x.par_chunks_mut(h * w).enumerate().for_each(|(k, plane)| {
@@ -316,5 +332,9 @@ impl Dataset for ImageDataset {
     }
     fn train_batch(&self, indices: &[usize], seed: u64) -> Self::Batch {
         self.collate(indices, self.train.then_some(seed))
+    }
+    /// Training's random crop and augmentation, on either split.
+    fn augmented_batch(&self, indices: &[usize], seed: u64) -> Self::Batch {
+        self.collate(indices, Some(seed))
     }
 }

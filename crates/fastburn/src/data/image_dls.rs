@@ -33,6 +33,13 @@ pub struct FolderOptions {
     pub size: Option<(usize, usize)>,
     /// How [`size`](Self::size) is reached.
     pub method: ResizeMethod,
+    /// Presizing (fastbook chapter 5): resize items to this larger size first (by `method`),
+    /// and bring each batch to `size` with one resampling: training crops at random (down to
+    /// `aug`'s `min_scale` of the area) and augments, validation takes the centre. fastai's
+    /// `item_tfms=Resize(460), batch_tfms=aug_transforms(size=224, min_scale=0.75)` is
+    /// `presize: Some((460, 460)), size: Some((224, 224)), aug: Some(aug_transforms().min_scale(0.75))`.
+    /// Needs `size`, and must not be smaller.
+    pub presize: Option<(usize, usize)>,
     /// Hold out this fraction of the images, picked at random from `seed` (fastai's
     /// `valid_pct`). Used when set, and at 0.2 when the folder has no train/valid split.
     pub valid_pct: Option<f64>,
@@ -68,6 +75,7 @@ impl Default for FolderOptions {
             seed: 42,
             size: None,
             method: ResizeMethod::Crop,
+            presize: None,
             valid_pct: None,
             aug: None,
             normalize: false,
@@ -242,6 +250,16 @@ impl DataBlock {
         opts: &FolderOptions,
         device: &Device,
     ) -> Result<DataLoaders<ImageDataset>> {
+        if let Some(p) = opts.presize {
+            let ok = opts.size.is_some_and(|s| p.0 >= s.0 && p.1 >= s.1);
+            if !ok {
+                return Err(Error::OutOfRange {
+                    name: "presize",
+                    value: format!("{}x{}", p.0, p.1),
+                    expected: "at least `size`, which must be set with it",
+                });
+            }
+        }
         let (train, valid) = self.split(source)?;
         let (train, valid) = (thin(train, opts.max_train), thin(valid, opts.max_valid));
         for (paths, what) in [(&train, "training"), (&valid, "validation")] {
@@ -257,6 +275,7 @@ impl DataBlock {
             channels: 1,
             size: opts.size,
             method: opts.method,
+            presize: opts.presize,
         };
         let found = scan(&all, &presize, opts.max_memory, opts.progress);
         if let Some((path, reason)) = found.bad.first() {
@@ -290,6 +309,7 @@ impl DataBlock {
             channels,
             size: Some(size),
             method: opts.method,
+            presize: opts.presize,
         };
         // Labels: the training vocab, sorted; a validation label must be in it.
         let n_train = train.len();
@@ -344,7 +364,8 @@ impl DataBlock {
             labels: labels[range.clone()].to_vec(),
             paths: good_paths[range].to_vec(),
             tfms: tfms.clone(),
-            aug: if train { opts.aug.clone() } else { None },
+            // Validation keeps it for test-time augmentation (`Learner::tta`).
+            aug: opts.aug.clone(),
             norm: None,
             train,
             skip_bad: opts.skip_bad,
@@ -372,6 +393,7 @@ impl DataBlock {
             vocab,
             norm,
             item_tfms: tfms,
+            aug: opts.aug.clone(),
         })
     }
 }

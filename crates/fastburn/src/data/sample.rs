@@ -74,6 +74,7 @@ impl DataLoaders<PixelDataset> {
             vocab: vec!["7".into(), "3".into()],
             norm: None,
             item_tfms: Default::default(),
+            aug: None,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Item transforms: how one decoded image becomes one model input. fastai's `Resize(size,
-//! method)` with its three methods, and the channel count (grey or RGB).
+//! method)` with its three methods, the channel count (grey or RGB), and presizing (chapter 5:
+//! items resized to a larger size, batches cropped to the input size).
 //!
 //! A resize is done in two steps so that an in-memory data set can keep small images and still
 //! crop at random each epoch: [`ItemTfms::presize`] (once, when decoding: to the covering size
@@ -76,8 +77,16 @@ pub struct Pixels {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ItemTfms {
     pub channels: usize,
+    /// The input size.
     pub size: Option<(usize, usize)>,
     pub method: ResizeMethod,
+    /// Presizing (fastbook chapter 5, fastai's `item_tfms=Resize(presize)` with
+    /// `batch_tfms=aug_transforms(size=size)`): items are resized (by `method`) to this larger
+    /// size first; training then crops and augments each down to `size` in one resampling
+    /// ([`AugTransforms::apply_batch_to`](super::AugTransforms::apply_batch_to)), validation and
+    /// `predict` take the centre at `size`'s aspect, resampled to `size`.
+    #[serde(default)]
+    pub presize: Option<(usize, usize)>,
 }
 
 impl Default for ItemTfms {
@@ -87,6 +96,7 @@ impl Default for ItemTfms {
             channels: 1,
             size: None,
             method: ResizeMethod::Crop,
+            presize: None,
         }
     }
 }
@@ -98,6 +108,7 @@ impl ItemTfms {
             channels,
             size: Some(size),
             method,
+            presize: None,
         }
     }
 
@@ -106,9 +117,24 @@ impl ItemTfms {
         self.size.unwrap_or((h, w))
     }
 
+    /// The size items are brought to before batching: the presize, else the input size.
+    fn item_size(&self) -> Option<(usize, usize)> {
+        self.presize.or(self.size)
+    }
+
+    /// The size of an item (before the batch step) for a source image of `(h, w)`.
+    pub fn item_dims(&self, h: usize, w: usize) -> (usize, usize) {
+        self.item_size().unwrap_or((h, w))
+    }
+
+    /// True when items are larger than the input and batches bring them to size (presizing).
+    pub fn presizes(&self) -> bool {
+        self.presize.is_some() && self.presize != self.size && self.size.is_some()
+    }
+
     /// The size [`presize`](Self::presize) stores for a source of `(h, w)`.
     pub fn presize_dims(&self, h: usize, w: usize) -> (usize, usize) {
-        let Some((th, tw)) = self.size else {
+        let Some((th, tw)) = self.item_size() else {
             return (h, w);
         };
         let (sh, sw) = (th as f64 / h.max(1) as f64, tw as f64 / w.max(1) as f64);
@@ -146,10 +172,10 @@ impl ItemTfms {
         resize_pixels(px, ph, pw)
     }
 
-    /// The stored image at the final size: cropped (at random when `rng` is given, the centre
+    /// The stored image at the item size: cropped (at random when `rng` is given, the centre
     /// otherwise) or padded by reflection.
     pub fn finish(&self, p: &Pixels, rng: Option<&mut StdRng>) -> Pixels {
-        let (th, tw) = self.out_dims(p.height, p.width);
+        let (th, tw) = self.item_dims(p.height, p.width);
         if (th, tw) == (p.height, p.width) {
             return p.clone();
         }
@@ -192,7 +218,29 @@ impl ItemTfms {
 
     /// Validation's transform of one image: what `predict` and `serve` feed the model.
     pub fn prepare(&self, img: &DynamicImage) -> Pixels {
-        self.finish(&self.presize(img), None)
+        self.to_input(self.finish(&self.presize(img), None))
+    }
+
+    /// An item at the input size: with presizing, its centre at the input's aspect resampled to
+    /// the input size (validation's batch step); otherwise the item as it is.
+    pub fn to_input(&self, p: Pixels) -> Pixels {
+        let Some(size) = self.size.filter(|_| self.presizes()) else {
+            return p;
+        };
+        if (p.height, p.width) == size {
+            return p;
+        }
+        let floats: Vec<f32> = p.data.iter().map(|&v| f32::from(v)).collect();
+        let out = super::augment::centre_resize(&floats, p.channels, (p.height, p.width), size);
+        Pixels {
+            data: out
+                .iter()
+                .map(|v| v.round().clamp(0.0, 255.0) as u8)
+                .collect(),
+            channels: p.channels,
+            height: size.0,
+            width: size.1,
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 use burn::prelude::*;
 
 use super::callback::{Callback, Control, EpochValues, Event};
-use super::checkpoint::Checkpoint;
+use super::checkpoint::{Checkpoint, Stage};
 use super::optimizer::{Optimizer, Stepper};
 use super::progress::ProgressCallback;
 use super::recorder::Recorder;
@@ -142,7 +142,9 @@ pub struct Learner<M: Model> {
     /// Epoch shuffles used by earlier fits, so the next fit draws new ones.
     data_epoch: u64,
     /// The checkpoint the next fit resumes from.
-    resume: Option<(Checkpoint, std::path::PathBuf)>,
+    pub(crate) resume: Option<(Checkpoint, std::path::PathBuf)>,
+    /// Which fit this is (a plain one, or one of `fine_tune`'s), as checkpoints record it.
+    pub(crate) stage: Stage,
 }
 
 /// Where the callbacks of a fit run from: the recorder, or the learner's list.
@@ -187,6 +189,7 @@ impl<M: Model> Learner<M> {
             ],
             data_epoch: 0,
             resume: None,
+            stage: Stage::Fit,
         }
     }
 
@@ -364,7 +367,7 @@ impl<M: Model> Learner<M> {
             }
             let mut start = (0, 0);
             if let Some((ck, path)) = &resume {
-                ck.check_fits(n_epoch, n_train, path)?;
+                ck.check_fits(self.stage, n_epoch, n_train, path)?;
                 ck.restore_callbacks(self, path)?;
                 fit.data_epoch = ck.data_epoch;
                 start = (ck.next.epoch, ck.next.iter);
@@ -571,6 +574,7 @@ impl<M: Model> Learner<M> {
             norm: self.dls.norm.clone(),
             n_out: self.model.n_out(),
             item_tfms: self.input_tfms()?,
+            aug: self.dls.aug.clone(),
         })
     }
 
@@ -682,6 +686,7 @@ mod tests {
             vocab: vec!["a".into(), "b".into()],
             norm: None,
             item_tfms: Default::default(),
+            aug: None,
         };
         let mut learn = Learner::new(dls, simple_net(4, 8, 2, &dev), ADAM, cross_entropy, vec![]);
         learn.quiet(true);

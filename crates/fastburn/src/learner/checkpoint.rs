@@ -26,9 +26,33 @@ pub struct Position {
     pub iter: usize,
 }
 
+/// Which fit of a run a checkpoint was written in: a plain fit, or one of
+/// [`fine_tune`](Learner::fine_tune)'s two (the body frozen, then everything).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Stage {
+    #[default]
+    Fit,
+    Frozen,
+    Unfrozen,
+}
+
+impl Stage {
+    /// What the stage is, for a message.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Stage::Fit => "a fit",
+            Stage::Frozen => "fine_tune's first fit (body frozen)",
+            Stage::Unfrozen => "fine_tune's second fit (unfrozen)",
+        }
+    }
+}
+
 /// A checkpoint in memory: its header, the model's record and the optimizer's buffers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Checkpoint {
+    /// The fit it was written in (checkpoints from before fine-tuning could resume are `Fit`).
+    #[serde(default)]
+    pub stage: Stage,
     pub next: Position,
     pub n_epoch: usize,
     pub n_train: usize,
@@ -80,6 +104,7 @@ impl Checkpoint {
             .map_err(|e| bad(path, format!("cannot record the optimizer: {e}")))?
             .to_vec();
         Ok(Self {
+            stage: learn.stage,
             next,
             n_epoch: fit.n_epoch,
             n_train: learn.dls.train.len(),
@@ -147,7 +172,20 @@ impl Checkpoint {
     }
 
     /// A checkpoint only continues the run that wrote it.
-    pub(crate) fn check_fits(&self, n_epoch: usize, n_train: usize, path: &Path) -> Result<()> {
+    pub(crate) fn check_fits(
+        &self,
+        stage: Stage,
+        n_epoch: usize,
+        n_train: usize,
+        path: &Path,
+    ) -> Result<()> {
+        if self.stage != stage {
+            return Err(Error::CheckpointStage {
+                path: path.to_path_buf(),
+                saved: self.stage.describe(),
+                now: stage.describe(),
+            });
+        }
         if (self.n_epoch, self.n_train) != (n_epoch, n_train) {
             return Err(Error::CheckpointMismatch {
                 path: path.to_path_buf(),

@@ -51,7 +51,29 @@ impl ClassificationInterpretation {
             probs.extend(probabilities(model.forward(xb.inner())));
             targets.extend(yb.inner().into_data().iter::<i64>().map(|t| t as usize));
         }
-        let preds: Vec<usize> = probs
+        let mut interp = Self {
+            vocab: learn.dls.vocab.clone(),
+            probs: Vec::new(),
+            preds: Vec::new(),
+            targets,
+            losses: Vec::new(),
+            images,
+        };
+        interp.set_probs(probs);
+        Ok(interp)
+    }
+
+    /// As [`from_learner`](Self::from_learner), judged by test-time augmentation's predictions
+    /// ([`Learner::tta`]`(n, beta)`).
+    pub fn from_learner_tta<M: Model>(learn: &Learner<M>, n: usize, beta: f64) -> Result<Self> {
+        let mut interp = Self::from_learner(learn)?;
+        interp.set_probs(learn.tta(n, beta)?.probs);
+        Ok(interp)
+    }
+
+    /// Take these probabilities, and the predictions and losses that follow from them.
+    fn set_probs(&mut self, probs: Vec<Vec<f32>>) {
+        self.preds = probs
             .iter()
             .map(|p| {
                 p.iter()
@@ -59,19 +81,12 @@ impl ClassificationInterpretation {
                     .fold(0, |best, (i, &v)| if v > p[best] { i } else { best })
             })
             .collect();
-        let losses = probs
+        self.losses = probs
             .iter()
-            .zip(&targets)
+            .zip(&self.targets)
             .map(|(p, &t)| -p.get(t).copied().unwrap_or(0.0).max(1e-12).ln())
             .collect();
-        Ok(Self {
-            vocab: learn.dls.vocab.clone(),
-            probs,
-            preds,
-            targets,
-            losses,
-            images,
-        })
+        self.probs = probs;
     }
 
     /// Counts of (actual, predicted) pairs: rows are the actual class, columns the prediction.

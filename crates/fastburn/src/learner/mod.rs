@@ -14,6 +14,7 @@
 //! | `recipe` | `Recipe`: how each architecture trains when nothing else is said |
 //! | `basic_optim` | the chapter's `BasicOptim` over raw tensors |
 //! | `vision`, `interpret` | `vision_learner`, `ClassificationInterpretation` |
+//! | `tta` | `Learner::tta`, `get_preds`, `predict_tta` (test-time augmentation) |
 
 mod base;
 mod basic_optim;
@@ -28,6 +29,7 @@ mod recipe;
 mod recorder;
 mod schedule;
 mod tracker;
+mod tta;
 mod vision;
 
 pub use base::{FitState, Learner, Lr};
@@ -50,4 +52,5 @@ pub use schedule::{
 pub use tracker::{
     EarlyStoppingCallback, ReduceLROnPlateau, SaveModelCallback, TerminateOnNaN, Tracker,
 };
+pub use tta::{Preds, predict_tta};
 pub use vision::{vision_learner, vision_learner_pretrained};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::base::{FitState, Learner, Lr};
 use super::callback::{Callback, Control};
+use super::checkpoint::Stage;
 use crate::error::Result;
 use crate::models::Model;
 
@@ -151,22 +152,36 @@ impl<M: Model> Learner<M> {
 
     /// [`fine_tune`](Self::fine_tune) with other settings.
     pub fn fine_tune_with(&mut self, epochs: usize, base_lr: f64, ft: FineTune) -> Result<()> {
-        self.freeze();
-        if ft.freeze_epochs > 0 {
-            let frozen = OneCycle {
-                pct_start: 0.99,
+        // A run resumed from a checkpoint goes on in the fit that wrote it: `resume` restored the
+        // optimizer as it was (frozen or not, with its moving averages), which freezing or
+        // unfreezing again would clear.
+        let resumed = self.resume.as_ref().map(|(ck, _)| ck.stage);
+        let result = (|| {
+            if resumed != Some(Stage::Unfrozen) {
+                if resumed.is_none() {
+                    self.freeze();
+                }
+                if ft.freeze_epochs > 0 || resumed.is_some() {
+                    let frozen = OneCycle {
+                        pct_start: 0.99,
+                        ..OneCycle::new(base_lr)
+                    };
+                    self.stage = Stage::Frozen;
+                    self.fit_one_cycle_with(ft.freeze_epochs, Lr::Stop(base_lr), frozen)?;
+                }
+                self.unfreeze();
+            }
+            let base_lr = base_lr / 2.0;
+            let unfrozen = OneCycle {
+                pct_start: ft.pct_start,
+                div: ft.div,
                 ..OneCycle::new(base_lr)
             };
-            self.fit_one_cycle_with(ft.freeze_epochs, Lr::Stop(base_lr), frozen)?;
-        }
-        let base_lr = base_lr / 2.0;
-        self.unfreeze();
-        let unfrozen = OneCycle {
-            pct_start: ft.pct_start,
-            div: ft.div,
-            ..OneCycle::new(base_lr)
-        };
-        self.fit_one_cycle_with(epochs, Lr::Slice(base_lr / ft.lr_mult, base_lr), unfrozen)
+            self.stage = Stage::Unfrozen;
+            self.fit_one_cycle_with(epochs, Lr::Slice(base_lr / ft.lr_mult, base_lr), unfrozen)
+        })();
+        self.stage = Stage::Fit;
+        result
     }
 }
 

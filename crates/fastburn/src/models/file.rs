@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AnyModel, Arch, Model};
 use crate::container;
-use crate::data::{ItemTfms, Normalize};
+use crate::data::{AugTransforms, ItemTfms, Normalize};
 use crate::error::{Error, FileKind, Result};
 
 /// What a model file says about its model besides the weights.
@@ -26,6 +26,9 @@ pub struct ModelInfo {
     pub n_out: usize,
     /// How an image becomes an input (channels, size, resize method), as validation did it.
     pub item_tfms: ItemTfms,
+    /// The training augmentation, if any (for test-time augmentation, `predict --tta`).
+    #[serde(default)]
+    pub aug: Option<AugTransforms>,
 }
 
 impl ModelInfo {

@@ -200,6 +200,7 @@ pub fn synthetic_dls(seed: u64) -> DataLoaders<TensorDataset<4>> {
         vocab: vec!["small".into(), "big".into()],
         norm: None,
         item_tfms: Default::default(),
+        aug: None,
     }
 }
 
