@@ -84,8 +84,13 @@ fn fastai_rows() -> Vec<serde_json::Value> {
     json["batches"].as_array().unwrap().clone()
 }
 
+/// The tests here seed the device's one generator and then draw initial weights: run one at a
+/// time, so another test's draws do not fall between a seed and its weights.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn fine_tune_runs_fastais_schedule_and_freezing() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dev = fastburn::device();
     let model = TwoGroups {
         body: Body {
@@ -207,6 +212,7 @@ impl Callback<TwoGroups> for InterruptAt {
 /// a plain fit does not resume `fine_tune`, nor one of `fine_tune` a plain fit.
 #[test]
 fn fine_tune_resumes_in_either_fit() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     use fastburn::learner::CheckpointCallback;
     let mut whole = two_groups(7);
     whole.fine_tune(2, 2e-3).unwrap();
