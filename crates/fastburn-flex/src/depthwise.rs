@@ -134,13 +134,29 @@ impl Depthwise {
         }
     }
 
+    /// `x`'s phases into `buf.phases`.
+    fn split_into(&self, x: &[f32], buf: &mut Buffers) {
+        let (hq, wq) = self.phase_dims();
+        buf.phases
+            .resize(self.stride[0] * self.stride[1] * hq * wq, 0.0);
+        self.split(x, &mut buf.phases);
+    }
+
+    /// The output gradient `dy` into `buf.rows`, `wq` apart per row, 0 in the dropped columns.
+    fn rows_from(&self, dy: &[f32], buf: &mut Buffers) {
+        let wq = self.phase_dims().1;
+        buf.rows.clear();
+        buf.rows.resize(self.oh * wq, 0.0);
+        for (row, g) in buf.rows.chunks_mut(wq).zip(dy.chunks(self.ow)) {
+            row[..self.ow].copy_from_slice(g);
+        }
+    }
+
     /// `out` (one output plane) = the depthwise convolution of one input plane with its kernel.
     fn forward_plane(&self, x: &[f32], k: &[f32], out: &mut [f32], buf: &mut Buffers) {
         let (hq, wq) = self.phase_dims();
         let n = self.oh * wq;
-        buf.phases
-            .resize(self.stride[0] * self.stride[1] * hq * wq, 0.0);
-        self.split(x, &mut buf.phases);
+        self.split_into(x, buf);
         buf.rows.clear();
         buf.rows.resize(n, 0.0);
         for i in 0..self.kh {
@@ -164,12 +180,7 @@ impl Depthwise {
         let [sy, sx] = self.stride;
         let (hq, wq) = self.phase_dims();
         let n = self.oh * wq;
-        // The output gradient `wq` apart per row, 0 in the dropped columns.
-        buf.rows.clear();
-        buf.rows.resize(n, 0.0);
-        for (row, g) in buf.rows.chunks_mut(wq).zip(dy.chunks(self.ow)) {
-            row[..self.ow].copy_from_slice(g);
-        }
+        self.rows_from(dy, buf);
         buf.phases.clear();
         buf.phases.resize(sy * sx * hq * wq, 0.0);
         for i in 0..self.kh {
@@ -210,14 +221,8 @@ impl Depthwise {
     fn kernel_grad_plane(&self, x: &[f32], dy: &[f32], dk: &mut [f32], buf: &mut Buffers) {
         let (hq, wq) = self.phase_dims();
         let n = self.oh * wq;
-        buf.phases
-            .resize(self.stride[0] * self.stride[1] * hq * wq, 0.0);
-        self.split(x, &mut buf.phases);
-        buf.rows.clear();
-        buf.rows.resize(n, 0.0);
-        for (row, g) in buf.rows.chunks_mut(wq).zip(dy.chunks(self.ow)) {
-            row[..self.ow].copy_from_slice(g);
-        }
+        self.split_into(x, buf);
+        self.rows_from(dy, buf);
         for i in 0..self.kh {
             for j in 0..self.kw {
                 let (phase, at) = self.tap(i, j);
