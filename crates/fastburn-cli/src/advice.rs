@@ -153,8 +153,11 @@ fn advice(err: &Error, command: Option<&Command>) -> Option<String> {
             ),
         },
         Error::WeightsUnavailable { url, cache, .. } => format!(
-            "download {url} where there is a network and pass it with --pretrained FILE, or put \
-             it at {}",
+            "download {url} where there is a network and pass it with {} FILE, or put it at {}",
+            match command {
+                Some(Command::Predict(_)) => "--model",
+                _ => "--pretrained",
+            },
             cache.display()
         ),
         Error::Idx { .. } => "re-download the MNIST .gz files".into(),
@@ -163,7 +166,7 @@ fn advice(err: &Error, command: Option<&Command>) -> Option<String> {
             ..
         } => match command {
             Some(Command::Train(_)) => "pass --init a file saved by `fastburn train --save`".into(),
-            Some(Command::Predict(a)) if is_pytorch(&a.model) => {
+            Some(Command::Predict(a)) if a.model.as_deref().is_some_and(is_pytorch) => {
                 "PyTorch weights: say which network they are for with --arch".into()
             }
             _ => "pass a file written by `fastburn train --save`".into(),

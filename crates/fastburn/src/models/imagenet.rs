@@ -7,7 +7,7 @@ use burn::prelude::*;
 
 use super::{
     AnyModel, Arch, EfficientNet, EfficientNetLite, FastaiHead, LITE0_FEATURES, Model, ResNet,
-    StateDict, TorchvisionResNet, load_state_dict, load_state_dict_as,
+    ResNetDepth, StateDict, TorchvisionResNet, load_state_dict, load_state_dict_as,
 };
 use crate::data::{ItemTfms, Normalize, ResizeMethod};
 use crate::error::Result;
@@ -135,19 +135,24 @@ impl ImageNetArch {
         device: &Device,
     ) -> Result<ImageNetModel> {
         let sd = StateDict::read(path)?;
-        Ok(match self {
-            ImageNetArch::EfficientNetLite0 => ImageNetModel::EfficientNetLite0(load_state_dict(
-                EfficientNetLite::lite0(n_out, device),
-                &sd,
-                path,
-            )?),
-            _ => ImageNetModel::ResNet(load_state_dict_as(
-                TorchvisionResNet::new(self.arch(), width, n_out, device),
-                &sd,
-                path,
-                &TorchvisionResNet::torch_name,
-            )?),
-        })
+        let depth = match self {
+            ImageNetArch::EfficientNetLite0 => {
+                return Ok(ImageNetModel::EfficientNetLite0(load_state_dict(
+                    EfficientNetLite::lite0(n_out, device),
+                    &sd,
+                    path,
+                )?));
+            }
+            ImageNetArch::Resnet18 => ResNetDepth::Resnet18,
+            ImageNetArch::Resnet34 => ResNetDepth::Resnet34,
+            ImageNetArch::Resnet50 => ResNetDepth::Resnet50,
+        };
+        Ok(ImageNetModel::ResNet(load_state_dict_as(
+            TorchvisionResNet::new(depth, width, n_out, device),
+            &sd,
+            path,
+            &TorchvisionResNet::torch_name,
+        )?))
     }
 }
 

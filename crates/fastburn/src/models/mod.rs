@@ -28,7 +28,9 @@ pub use head::FastaiHead;
 pub use imagenet::{ImageNetArch, ImageNetModel, WeightsUrl, imagenet_classes, imagenet_stats};
 pub use linear::{LinearModel, linear};
 pub use pytorch::{StateDict, load_state_dict, load_state_dict_as};
-pub use resnet::{BasicBlock, ResNet, ResNetBody, TorchvisionResNet, resnet18, resnet34, resnet50};
+pub use resnet::{
+    BasicBlock, ResNet, ResNetBody, ResNetDepth, TorchvisionResNet, resnet18, resnet34, resnet50,
+};
 pub use simple_cnn::{ConvLayer, SIMPLE_CNN_LAYERS, SimpleCnn, simple_cnn, simple_cnn_with};
 pub use simple_net::{SimpleNet, simple_net};
 

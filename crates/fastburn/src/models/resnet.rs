@@ -291,7 +291,7 @@ impl Model for ResNet {
 /// ```
 pub fn resnet18(n_in: usize, n_out: usize, device: &Device) -> ResNet {
     ResNet {
-        body: ResNetBody::new(n_in, [2, 2, 2, 2], device),
+        body: ResNetDepth::Resnet18.body(n_in, 64, device),
         head: FastaiHead::new(512, n_out, device),
     }
 }
@@ -299,7 +299,7 @@ pub fn resnet18(n_in: usize, n_out: usize, device: &Device) -> ResNet {
 /// ResNet-34: the same blocks, `[3, 4, 6, 3]` of them.
 pub fn resnet34(n_in: usize, n_out: usize, device: &Device) -> ResNet {
     ResNet {
-        body: ResNetBody::new(n_in, RESNET34, device),
+        body: ResNetDepth::Resnet34.body(n_in, 64, device),
         head: FastaiHead::new(512, n_out, device),
     }
 }
@@ -314,7 +314,7 @@ pub fn resnet34(n_in: usize, n_out: usize, device: &Device) -> ResNet {
 /// assert_eq!(trainable_params(&net.body), 25_557_032 - 2_049_000);
 /// ```
 pub fn resnet50(n_in: usize, n_out: usize, device: &Device) -> ResNet {
-    let body = ResNetBody::with_blocks(n_in, RESNET34, true, 64, device);
+    let body = ResNetDepth::Resnet50.body(n_in, 64, device);
     ResNet {
         head: FastaiHead::new(body.n_features(), n_out, device),
         body,
@@ -329,15 +329,34 @@ pub struct TorchvisionResNet {
     pub fc: burn::nn::Linear,
 }
 
-impl TorchvisionResNet {
-    /// The network for `arch` (ResNet-18, -34 or -50) with `width` (64: torchvision's) and
-    /// `n_out` classes (1000: ImageNet's), freshly initialised.
-    pub fn new(arch: super::Arch, width: usize, n_out: usize, device: &Device) -> Self {
-        let body = match arch {
-            super::Arch::Resnet18 => ResNetBody::with_blocks(3, RESNET18, false, width, device),
-            super::Arch::Resnet50 => ResNetBody::with_blocks(3, RESNET34, true, width, device),
-            _ => ResNetBody::with_blocks(3, RESNET34, false, width, device),
+/// The torchvision ResNets fastburn builds: how many blocks each stage has, and of which kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResNetDepth {
+    /// `[2, 2, 2, 2]` basic blocks.
+    Resnet18,
+    /// `[3, 4, 6, 3]` basic blocks.
+    Resnet34,
+    /// `[3, 4, 6, 3]` bottleneck blocks.
+    Resnet50,
+}
+
+impl ResNetDepth {
+    /// The body of this depth for `n_in` channels with stage widths `width` (64: torchvision's).
+    pub fn body(self, n_in: usize, width: usize, device: &Device) -> ResNetBody {
+        let (blocks, bottleneck) = match self {
+            ResNetDepth::Resnet18 => (RESNET18, false),
+            ResNetDepth::Resnet34 => (RESNET34, false),
+            ResNetDepth::Resnet50 => (RESNET34, true),
         };
+        ResNetBody::with_blocks(n_in, blocks, bottleneck, width, device)
+    }
+}
+
+impl TorchvisionResNet {
+    /// The network of `depth` with stage width `width` (64: torchvision's) and `n_out` classes
+    /// (1000: ImageNet's), freshly initialised.
+    pub fn new(depth: ResNetDepth, width: usize, n_out: usize, device: &Device) -> Self {
+        let body = depth.body(3, width, device);
         Self {
             fc: burn::nn::LinearConfig::new(body.n_features(), n_out).init(device),
             body,

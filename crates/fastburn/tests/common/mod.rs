@@ -228,3 +228,62 @@ pub fn missing_tool(what: &str) {
     );
     eprintln!("skipped: {what} is missing");
 }
+
+/// Every float tensor of a module (BatchNorm's running statistics too), in module order: what
+/// "the same weights" compares, without the parameters' random ids.
+pub fn module_floats<M: burn::module::Module>(m: &M) -> Vec<Vec<f32>> {
+    use burn::module::{ModuleVisitor, Param};
+    struct Collect(Vec<Vec<f32>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.val().into_data().iter::<f32>().collect());
+        }
+    }
+    let mut c = Collect(Vec::new());
+    m.visit(&mut c);
+    c.0
+}
+
+/// [`module_floats`] of a model file written by `fastburn train --save`.
+pub fn saved_floats(path: &Path) -> Vec<Vec<f32>> {
+    let (model, _) = fastburn::models::load_model(path, &Device::flex()).unwrap();
+    module_floats(&model)
+}
+
+/// Runs a checkpointing training command until it completes, SIGKILLing it after `first`, then
+/// after a delay `step` longer each time, so kills land before, during and after checkpoint
+/// writes. `command(resume)` builds the command, with `--resume` when `resume` (a checkpoint
+/// exists in `checkpoint_dir`). Returns the completed run's output and the number of kills;
+/// fails after 10 minutes without completing.
+pub fn kill_until_done(
+    mut command: impl FnMut(bool) -> std::process::Command,
+    checkpoint_dir: &Path,
+    first: std::time::Duration,
+    step: std::time::Duration,
+) -> (std::process::Output, usize) {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let (mut kills, mut delay, started) = (0, first, Instant::now());
+    loop {
+        let resume = checkpoint_dir.join("checkpoint.fbc").exists();
+        let mut child = command(resume)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        while t.elapsed() < delay && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            kills += 1;
+            delay += step;
+            assert!(started.elapsed() < Duration::from_secs(600), "no progress");
+            continue;
+        }
+        return (child.wait_with_output().unwrap(), kills);
+    }
+}
