@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use fastburn::Error;
-use fastburn::error::{DownloadFault, FileKind, PathKind};
+use fastburn::error::{DeviceProblem, DownloadFault, FileKind, PathKind};
 
 use crate::cli::Command;
 
@@ -161,6 +161,17 @@ fn advice(err: &Error, command: Option<&Command>) -> Option<String> {
             cache.display()
         ),
         Error::Idx { .. } => "re-download the MNIST .gz files".into(),
+        Error::Device { problem, .. } => match problem {
+            DeviceProblem::Unknown => {
+                "set FASTBURN_DEVICE to one the build has, or unset it".into()
+            }
+            DeviceProblem::NotBuilt => "build fastburn with that feature (`cargo install --path \
+                 crates/fastburn-cli --features wgpu`, or cuda), or unset FASTBURN_DEVICE"
+                .into(),
+            DeviceProblem::NoDevice(_) => "install the GPU's driver (wgpu needs Vulkan, Metal or \
+                 DirectX 12), or set FASTBURN_DEVICE=flex to compute on the CPU"
+                .into(),
+        },
         Error::BadFile {
             kind: FileKind::Model,
             ..

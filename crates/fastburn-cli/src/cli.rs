@@ -271,7 +271,7 @@ pub fn run(command: Option<&Command>) -> anyhow::Result<()> {
         Some(Command::Interpret(args)) => interpret::run(&cfg, args),
         Some(Command::Show(args)) => show::run(args),
         Some(Command::Data(cmd)) => data::run(&cfg, cmd),
-        Some(Command::Serve(args)) => serve::run(args),
+        Some(Command::Serve(args)) => serve::run(&cfg, args),
     }
 }
 

@@ -10,6 +10,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    quiet_vulkan_device_select();
     let cli = Cli::parse();
     let command = cli.command.as_ref();
     if Command::trains(command) {
@@ -23,5 +24,20 @@ fn main() -> ExitCode {
             eprintln!("error: {}", advice::explain(&e, command));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Mesa's Vulkan drivers install an implicit layer (`VK_LAYER_MESA_device_select`) that, on a
+/// machine with no display session, prints "error: XDG_RUNTIME_DIR is invalid or not set" when
+/// wgpu starts: a line about nothing fastburn does. Without a session (no `XDG_RUNTIME_DIR`)
+/// there is no display to pick a GPU by, so the layer is switched off with its own switch
+/// (`NODEVICE_SELECT`), unless the user set it. Only builds with a GPU backend start Vulkan.
+fn quiet_vulkan_device_select() {
+    if cfg!(feature = "wgpu")
+        && std::env::var_os("XDG_RUNTIME_DIR").is_none()
+        && std::env::var_os("NODEVICE_SELECT").is_none()
+    {
+        // SAFETY: the first thing `main` does, before any other thread exists.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
     }
 }

@@ -713,3 +713,35 @@ fn resnet_same_seed_same_numbers() {
     assert_eq!(first.len(), 1, "{first:?}");
     assert_eq!(first, run());
 }
+
+/// `FASTBURN_DEVICE` naming a GPU backend the default build lacks, or nothing fastburn knows:
+/// one line naming what the build has, and no fallback to the CPU unasked.
+#[test]
+#[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+fn a_device_the_build_lacks_is_one_line() {
+    let home = tempfile::tempdir().unwrap();
+    for (device, wanted) in [
+        (
+            "wgpu",
+            "FASTBURN_DEVICE=wgpu: this fastburn was built without the wgpu backend (it has flex); build fastburn with that feature",
+        ),
+        ("cuda", "built without the cuda backend (it has flex)"),
+        (
+            "gpu",
+            "FASTBURN_DEVICE=gpu: not a backend (fastburn has flex, wgpu and cuda)",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_fastburn"))
+            .args(["train", "--model", "linear", "--epochs", "1"])
+            .env("FASTBURN_HOME", home.path())
+            .env("FASTBURN_DATA_URL", "file:///nonexistent/fastburn-mirror")
+            .env("FASTBURN_DEVICE", device)
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{device}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(wanted), "{device}: {stderr}");
+        assert!(!text(&out.stdout).contains("final accuracy"));
+    }
+}

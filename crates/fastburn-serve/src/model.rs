@@ -23,6 +23,8 @@ pub struct InputSize {
 #[derive(Debug, Clone)]
 pub struct ServedModel {
     model: AnyModel,
+    /// Where the forward passes run (without autodiff).
+    device: Device,
     pub info: ModelInfo,
     /// Number of parameters, as Burn counts them (for `GET /model`).
     pub params: usize,
@@ -33,16 +35,29 @@ impl ServedModel {
     /// gradients, and the autodiff graph would cost memory per request), in eval mode
     /// (`valid()`: BatchNorm on its running statistics).
     pub fn load(path: &Path) -> Result<ServedModel> {
-        let (model, info) = load_model(path, &Device::flex())?;
+        ServedModel::load_on(path, &Device::flex())
+    }
+
+    /// [`load`](Self::load) onto `device` (a GPU, say; without its autodiff if it has one).
+    pub fn load_on(path: &Path, device: &Device) -> Result<ServedModel> {
+        let device = device.clone().inner();
+        let (model, info) = load_model(path, &device)?;
         Ok(ServedModel::new(model, info))
     }
 
-    /// Serve an already built model (e.g. one just trained); it is put in eval mode here.
+    /// Serve an already built model (e.g. one just trained) on the device it is on; it is put in
+    /// eval mode here.
     pub fn new(model: AnyModel, info: ModelInfo) -> ServedModel {
         let model = model.valid();
         let params = model.num_params();
+        let device = model
+            .devices()
+            .into_iter()
+            .next()
+            .unwrap_or_else(Device::flex);
         ServedModel {
             model,
+            device,
             info,
             params,
         }
@@ -85,7 +100,7 @@ impl ServedModel {
         let x = Normalize::to_inputs(self.info.norm.as_ref(), &pixels, channels, height * width);
         let x = Tensor::<4>::from_data(
             TensorData::new(x, [images.len(), channels, height, width]),
-            &Device::flex(),
+            &self.device,
         );
         probabilities(self.model.forward(x))
     }

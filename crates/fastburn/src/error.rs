@@ -108,6 +108,16 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// The compute device asked for (`$FASTBURN_DEVICE`, or the GPU a GPU build picks) cannot be
+    /// had.
+    #[error("{}", device_message(asked, built, problem))]
+    Device {
+        asked: crate::data::DeviceChoice,
+        /// The backends this build has (`flex`, and `wgpu`/`cuda` when built with them).
+        built: Vec<&'static str>,
+        problem: DeviceProblem,
+    },
+
     /// Published model weights are not cached and could not be fetched.
     #[error("{file_name} is not cached ({}) and could not be fetched: {source}", cache.display())]
     WeightsUnavailable {
@@ -312,5 +322,53 @@ impl<T> IoContext<T> for std::io::Result<T> {
             path: path.into(),
             source,
         })
+    }
+}
+
+/// Why a [`Error::Device`] could not be had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceProblem {
+    /// The name is none of fastburn's backends.
+    Unknown,
+    /// This build was made without that backend.
+    NotBuilt,
+    /// The backend is built but found no device to run on; its own words.
+    NoDevice(String),
+}
+
+fn device_message(
+    asked: &crate::data::DeviceChoice,
+    built: &[&'static str],
+    problem: &DeviceProblem,
+) -> String {
+    use crate::data::DeviceChoice;
+    let name = match asked {
+        DeviceChoice::Auto => "auto",
+        DeviceChoice::Cpu => "flex",
+        DeviceChoice::Wgpu => "wgpu",
+        DeviceChoice::Cuda => "cuda",
+        DeviceChoice::Unknown(s) => s,
+    };
+    match problem {
+        DeviceProblem::Unknown => {
+            format!("FASTBURN_DEVICE={name}: not a backend (fastburn has flex, wgpu and cuda)")
+        }
+        DeviceProblem::NotBuilt => format!(
+            "FASTBURN_DEVICE={name}: this fastburn was built without the {name} backend (it has {})",
+            built.join(", ")
+        ),
+        DeviceProblem::NoDevice(detail) => {
+            let detail = detail.lines().next().unwrap_or_default();
+            match asked {
+                DeviceChoice::Auto => {
+                    format!(
+                        "the GPU backend this fastburn was built with found no device: {detail}"
+                    )
+                }
+                _ => {
+                    format!("FASTBURN_DEVICE={name}: the {name} backend found no device: {detail}")
+                }
+            }
+        }
     }
 }

@@ -37,11 +37,18 @@ pub use error::{Error, Result};
 use burn::prelude::Device;
 
 /// The device fastburn computes on, with autodiff so the same tensors can be trained: Burn's
-/// pure-Rust CPU backend (Flex), or the GPU when built with the `cuda` or `wgpu` feature
-/// (`FASTBURN_DEVICE=cpu` forces the CPU). The chapter's one-liner for
-/// `data::Config::from_env().device()`.
+/// pure-Rust CPU backend (Flex), or the GPU when built with the `cuda` or `wgpu` feature;
+/// `$FASTBURN_DEVICE` (`flex`, `wgpu`, `cuda`) chooses among the backends the build has. The
+/// chapter's one-liner for `data::Config::from_env().device()`.
+///
+/// # Panics
+///
+/// When `$FASTBURN_DEVICE` names a backend this build lacks or that finds no device, with the
+/// message of the [`Error::Device`] that [`data::Config::device`] returns instead.
 pub fn device() -> Device {
-    data::Config::from_env().device()
+    data::Config::from_env()
+        .device()
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// What most programs need, in one import.

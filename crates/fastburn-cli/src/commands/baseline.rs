@@ -22,7 +22,7 @@ pub fn run(cfg: &Config, args: &BaselineArgs) -> anyhow::Result<()> {
 
 fn baseline_on(cfg: &Config, resolved: &Resolved) -> anyhow::Result<()> {
     println!("data: {}", resolved.description);
-    let report = run_baseline(&resolved.path, &cfg.device())?;
+    let report = run_baseline(&resolved.path, &cfg.device()?)?;
     print_report(&report);
     Ok(())
 }

@@ -30,7 +30,7 @@ pub struct InterpretArgs {
 }
 
 pub fn run(cfg: &Config, args: &InterpretArgs) -> anyhow::Result<()> {
-    let device = cfg.device();
+    let device = cfg.device()?;
     let (model, info) = load_model(&args.model, &device)?;
     if !info.arch.is_vision() {
         bail!(

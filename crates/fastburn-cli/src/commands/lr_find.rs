@@ -29,7 +29,7 @@ pub struct LrFindArgs {
 pub fn run(cfg: &Config, args: &LrFindArgs) -> anyhow::Result<()> {
     let resolved = resolve(cfg, &args.source)?;
     println!("data: {}", resolved.description);
-    let device = cfg.device();
+    let device = cfg.device()?;
     device.seed(args.split.seed);
     let recipe = args.model.recipe(args.source.dataset);
     let dls = loaders(

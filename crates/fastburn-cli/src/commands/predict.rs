@@ -49,7 +49,7 @@ pub fn run(cfg: &Config, args: &PredictArgs) -> anyhow::Result<()> {
     let Some(file) = &args.model else {
         bail!("predict needs --model FILE (a model saved by `fastburn train --save`) or --arch")
     };
-    let (model, info) = load_model(file, &cfg.device())?;
+    let (model, info) = load_model(file, &cfg.device()?)?;
     let model = model.valid();
     let img = open_image(&args.image)?;
     let mut tfms = info.item_tfms.clone();
@@ -94,7 +94,7 @@ pub fn run(cfg: &Config, args: &PredictArgs) -> anyhow::Result<()> {
 /// torchvision's.
 fn imagenet(cfg: &Config, args: &PredictArgs, arch: ImageNetArch) -> anyhow::Result<()> {
     let weights = super::imagenet_weights(cfg, arch, args.model.as_deref(), "--model")?;
-    let model = arch.load(&weights, &cfg.device())?.valid();
+    let model = arch.load(&weights, &cfg.device()?)?.valid();
     let img = open_image(&args.image)?;
     let norm = imagenet_stats();
     let (class, prob) = classify(&model, Some(&norm), &arch.item_tfms().prepare(&img));

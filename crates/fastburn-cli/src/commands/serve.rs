@@ -67,8 +67,8 @@ fn parse_size(s: &str) -> std::result::Result<usize, String> {
         .ok_or_else(|| format!("{s:?} is not a size (e.g. 10M, 512K, 1048576)"))
 }
 
-pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
-    let model = ServedModel::load(&args.model)?;
+pub fn run(cfg: &fastburn::data::Config, args: &ServeArgs) -> anyhow::Result<()> {
+    let model = ServedModel::load_on(&args.model, &cfg.device()?)?;
     let opts = ServeOptions {
         max_body: args.max_body,
         max_pixels: args.max_pixels,

@@ -182,7 +182,7 @@ pub fn loaders(
     resolved: &Resolved,
     o: &LoaderOpts,
 ) -> anyhow::Result<DataLoaders<AnyImageDataset>> {
-    let device = cfg.device();
+    let device = cfg.device()?;
     let arch = o.recipe.arch;
     if arch.is_vision() {
         let opts = FolderOptions {
@@ -301,7 +301,7 @@ pub fn train_on(cfg: &Config, resolved: &Resolved, args: &TrainArgs) -> anyhow::
     // Ctrl-C checkpoints from here on: the handler is in place before the data is loaded, so a
     // Ctrl-C at any point of the run is handled the same way.
     let interrupt = args.checkpoint.as_ref().map(|_| interrupt_flag());
-    let device = cfg.device();
+    let device = cfg.device()?;
     device.seed(args.split.seed);
     // A model trained on normalised inputs goes on with inputs normalised the same way, and
     // with its channels and size.

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use super::archive::{extract_tgz, extract_tgz_from};
 use super::download::{Expected, download, fetch_text};
 use super::urls::DataSet;
-use crate::error::{Error, PathKind, Result};
+use crate::error::{DeviceProblem, Error, PathKind, Result};
 use crate::fsutil::lock_exclusive;
 use crate::models::WeightsUrl;
 
@@ -26,14 +26,45 @@ pub const EMBEDDED_MNIST_TINY: &[u8] = include_bytes!("../../assets/mnist_tiny.t
 /// Folder name of the extracted embedded sample (distinct from fastai's own `mnist_tiny`).
 const EMBEDDED_FOLDER: &str = "mnist_tiny_embedded";
 
-/// Which device to compute on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which device to compute on (`$FASTBURN_DEVICE`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum DeviceChoice {
-    /// The GPU when built with the `cuda` or `wgpu` feature, else the CPU.
+    /// The GPU backend the build has (`cuda` before `wgpu`), else the CPU.
     #[default]
     Auto,
-    /// Burn's pure-Rust CPU backend (Flex), even in a GPU build.
+    /// Burn's pure-Rust CPU backend (Flex), even in a GPU build (`cpu` or `flex`).
     Cpu,
+    /// Burn's wgpu backend (Vulkan, Metal, DirectX 12): needs the `wgpu` feature.
+    Wgpu,
+    /// Burn's CUDA backend: needs the `cuda` feature.
+    Cuda,
+    /// A name that is none of the above, as given.
+    Unknown(String),
+}
+
+impl DeviceChoice {
+    /// The choice a `$FASTBURN_DEVICE` value names (`None`: unset or empty).
+    pub fn parse(value: Option<&str>) -> Self {
+        match value.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("" | "auto") => DeviceChoice::Auto,
+            Some("cpu" | "flex") => DeviceChoice::Cpu,
+            Some("wgpu") => DeviceChoice::Wgpu,
+            Some("cuda") => DeviceChoice::Cuda,
+            Some(_) => DeviceChoice::Unknown(value.unwrap_or_default().to_string()),
+        }
+    }
+
+    /// The backends this build of fastburn has, by their `$FASTBURN_DEVICE` names.
+    pub fn built() -> Vec<&'static str> {
+        let mut v = vec!["flex"];
+        if cfg!(feature = "wgpu") {
+            v.push("wgpu");
+        }
+        if cfg!(feature = "cuda") {
+            v.push("cuda");
+        }
+        v
+    }
 }
 
 /// Everything fastburn takes from its surroundings, resolved once.
@@ -52,7 +83,8 @@ pub struct Config {
     pub home: PathBuf,
     /// A mirror holding the archives (`$FASTBURN_DATA_URL`: `file://`, `http://`, `https://`).
     pub mirror: Option<String>,
-    /// `$FASTBURN_DEVICE=cpu` (or `flex`) forces the CPU in a GPU build.
+    /// `$FASTBURN_DEVICE`: `flex` (or `cpu`), `wgpu`, `cuda`; unset, the GPU backend the build
+    /// has, else Flex.
     pub device: DeviceChoice,
     /// A mirror holding model weights under their published file names
     /// (`$FASTBURN_WEIGHTS_URL`: `file://`, `http://`, `https://`), instead of torchvision's
@@ -73,10 +105,7 @@ impl Config {
                 .unwrap_or_else(std::env::temp_dir)
                 .join(".fastburn")
         });
-        let device = match var("FASTBURN_DEVICE").as_deref() {
-            Some("cpu" | "flex") => DeviceChoice::Cpu,
-            _ => DeviceChoice::Auto,
-        };
+        let device = DeviceChoice::parse(var("FASTBURN_DEVICE").as_deref());
         let torch_hub = var("TORCH_HOME")
             .map(PathBuf::from)
             .or_else(|| std::env::home_dir().map(|h| h.join(".cache/torch")))
@@ -102,15 +131,40 @@ impl Config {
     }
 
     /// The device to compute on, with autodiff so the same tensors can be trained.
-    pub fn device(&self) -> burn::prelude::Device {
+    ///
+    /// A backend asked for by name that this build lacks, or that finds no device (no GPU, no
+    /// Vulkan driver), is an [`Error::Device`]; nothing falls back to another backend unasked.
+    pub fn device(&self) -> Result<burn::prelude::Device> {
         use burn::prelude::Device;
-        if self.device == DeviceChoice::Auto {
-            #[cfg(feature = "cuda")]
-            return Device::cuda(0).autodiff();
-            #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
-            return Device::wgpu(Default::default()).autodiff();
+        let asked = |problem| Error::Device {
+            asked: self.device.clone(),
+            built: DeviceChoice::built(),
+            problem,
+        };
+        match &self.device {
+            DeviceChoice::Cpu => Ok(Device::flex().autodiff()),
+            DeviceChoice::Unknown(_) => Err(asked(DeviceProblem::Unknown)),
+            DeviceChoice::Auto => {
+                #[cfg(feature = "cuda")]
+                return probe(Device::cuda(0)).map_err(|e| asked(DeviceProblem::NoDevice(e)));
+                #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+                return wgpu_device().map_err(|e| asked(DeviceProblem::NoDevice(e)));
+                #[allow(unreachable_code)]
+                Ok(Device::flex().autodiff())
+            }
+            DeviceChoice::Wgpu => {
+                #[cfg(feature = "wgpu")]
+                return wgpu_device().map_err(|e| asked(DeviceProblem::NoDevice(e)));
+                #[allow(unreachable_code)]
+                Err(asked(DeviceProblem::NotBuilt))
+            }
+            DeviceChoice::Cuda => {
+                #[cfg(feature = "cuda")]
+                return probe(Device::cuda(0)).map_err(|e| asked(DeviceProblem::NoDevice(e)));
+                #[allow(unreachable_code)]
+                Err(asked(DeviceProblem::NotBuilt))
+            }
         }
-        Device::flex().autodiff()
     }
 
     /// Where `untar_data` keeps the extracted data set.
@@ -376,5 +430,52 @@ mod tests {
             "mnist_sample"
         );
         assert_eq!(archive_stem(Path::new("a.tar.gz")), "a");
+    }
+}
+
+/// Burn's wgpu device (with autodiff), started once per process: on Linux pinned to Vulkan, so
+/// wgpu never tries its OpenGL fallback (whose Wayland probe prints a line of its own on machines
+/// without a display); elsewhere on the API wgpu picks (Metal, DirectX 12, Vulkan). An error is
+/// wgpu's own words (no adapter, no driver).
+#[cfg(feature = "wgpu")]
+fn wgpu_device() -> std::result::Result<burn::prelude::Device, String> {
+    use burn::tensor::wgpu::WgpuBackend;
+    static DEVICE: std::sync::OnceLock<std::result::Result<burn::prelude::Device, String>> =
+        std::sync::OnceLock::new();
+    let api = if cfg!(target_os = "linux") {
+        WgpuBackend::Vulkan
+    } else {
+        WgpuBackend::Auto
+    };
+    DEVICE
+        .get_or_init(|| {
+            burn::prelude::Device::wgpu_options()
+                .graphics_api(api)
+                .init()
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map(burn::prelude::Device::autodiff)
+}
+
+/// `device` with autodiff, once it has run one small op: a GPU backend without a device (no
+/// adapter, no driver) panics at its first op, and that panic becomes its message here, without
+/// the panic's own report.
+#[cfg(feature = "cuda")]
+fn probe(device: burn::prelude::Device) -> std::result::Result<burn::prelude::Device, String> {
+    use burn::prelude::*;
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Tensor::<1>::ones([1], &device).sum().into_scalar::<f32>()
+    }));
+    std::panic::set_hook(quiet);
+    match ran {
+        Ok(_) => Ok(device.autodiff()),
+        Err(p) => Err(p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "the backend failed to start".into())),
     }
 }
