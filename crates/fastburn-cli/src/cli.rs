@@ -262,6 +262,11 @@ pub fn parse_method(s: &str) -> Result<ResizeMethod, String> {
 /// and passed down).
 pub fn run(command: Option<&Command>) -> anyhow::Result<()> {
     let cfg = fastburn::data::Config::from_env();
+    // The device first: a FASTBURN_DEVICE that cannot be had stops the command before it
+    // downloads or reads anything.
+    if !matches!(command, Some(Command::Show(_) | Command::Data(_))) {
+        cfg.device()?;
+    }
     match command {
         None => baseline::main_job(&cfg),
         Some(Command::Baseline(args)) => baseline::run(&cfg, args),
