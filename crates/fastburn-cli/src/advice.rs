@@ -161,13 +161,20 @@ fn advice(err: &Error, command: Option<&Command>) -> Option<String> {
             cache.display()
         ),
         Error::Idx { .. } => "re-download the MNIST .gz files".into(),
-        Error::Device { problem, .. } => match problem {
+        Error::Device { asked, problem, .. } => match problem {
             DeviceProblem::Unknown => {
                 "set FASTBURN_DEVICE to one the build has, or unset it".into()
             }
-            DeviceProblem::NotBuilt => "build fastburn with that feature (`cargo install --path \
-                 crates/fastburn-cli --features wgpu`, or cuda), or unset FASTBURN_DEVICE"
-                .into(),
+            DeviceProblem::NotBuilt => {
+                let feature = match asked {
+                    fastburn::data::DeviceChoice::Cuda => "cuda",
+                    _ => "wgpu",
+                };
+                format!(
+                    "build fastburn with that feature (`cargo install --path crates/fastburn-cli \
+                     --features {feature}`), or unset FASTBURN_DEVICE"
+                )
+            }
             DeviceProblem::NoDevice(_) => "install the GPU's driver (wgpu needs Vulkan, Metal or \
                  DirectX 12), or set FASTBURN_DEVICE=flex to compute on the CPU"
                 .into(),

@@ -129,20 +129,36 @@ fn train_predict_and_serve_on_wgpu() {
     );
 }
 
-/// A backend this build lacks, or a name that is none: one line naming what the build has.
+/// A backend this build lacks, a name that is none, or wgpu on a machine without a Vulkan
+/// driver (the loader pointed at none): one line each, saying what the build has or what to do.
 #[test]
-fn a_backend_the_build_lacks_is_one_line() {
+fn a_backend_the_build_lacks_or_without_a_device_is_one_line() {
     let home = tempfile::tempdir().unwrap();
     let seven = a_seven(home.path());
-    for (device, wanted) in [
-        ("cuda", "built without the cuda backend (it has flex, wgpu)"),
-        ("tpu", "FASTBURN_DEVICE=tpu: not a backend"),
+    for (device, no_driver, wanted) in [
+        (
+            "cuda",
+            false,
+            "built without the cuda backend (it has flex, wgpu)",
+        ),
+        ("tpu", false, "FASTBURN_DEVICE=tpu: not a backend"),
+        (
+            "wgpu",
+            true,
+            "FASTBURN_DEVICE=wgpu: the wgpu backend found no device",
+        ),
     ] {
-        let out = fastburn(
-            home.path(),
-            device,
-            &["predict", "--model", "none.fbm", seven.to_str().unwrap()],
-        );
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fastburn"));
+        cmd.args(["predict", "--model", "none.fbm", seven.to_str().unwrap()])
+            .env("FASTBURN_HOME", home.path())
+            .env("FASTBURN_DEVICE", device)
+            .stdin(Stdio::null());
+        if no_driver {
+            // The Vulkan loader's own variables: the driver list names only a missing file.
+            cmd.env("VK_DRIVER_FILES", "/nonexistent/icd.json")
+                .env("VK_ICD_FILENAMES", "/nonexistent/icd.json");
+        }
+        let out = cmd.output().unwrap();
         let stderr = text(&out.stderr);
         assert!(!out.status.success());
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");

@@ -433,10 +433,11 @@ mod tests {
     }
 }
 
-/// Burn's wgpu device (with autodiff), started once per process: on Linux pinned to Vulkan, so
-/// wgpu never tries its OpenGL fallback (whose Wayland probe prints a line of its own on machines
-/// without a display); elsewhere on the API wgpu picks (Metal, DirectX 12, Vulkan). An error is
-/// wgpu's own words (no adapter, no driver).
+/// Burn's wgpu device (with autodiff), started once per process (Burn's runtime starts once) and
+/// through Burn's `init`, which answers an error rather than panicking at the first tensor. On
+/// Linux it is pinned to Vulkan, the API Linux GPUs (and Mesa's lavapipe) compute on, so a
+/// machine without a Vulkan driver gets wgpu's own "no adapter" words instead of a start on
+/// wgpu's OpenGL fallback; elsewhere wgpu picks (Metal, DirectX 12, Vulkan).
 #[cfg(feature = "wgpu")]
 fn wgpu_device() -> std::result::Result<burn::prelude::Device, String> {
     use burn::tensor::wgpu::WgpuBackend;
