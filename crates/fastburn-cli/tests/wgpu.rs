@@ -6,10 +6,10 @@
 //! `mesa-vulkan-drivers`; `.ci/run` installs it).
 #![cfg(feature = "wgpu")]
 
-use std::io::{BufRead, BufReader};
+mod served;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 fn fastburn(home: &Path, device: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fastburn"))
@@ -34,12 +34,11 @@ fn sample(home: &Path) -> std::path::PathBuf {
 /// One image of the embedded sample, as a user has one: a PNG file.
 fn a_seven(home: &Path) -> std::path::PathBuf {
     let dir = sample(home).join("valid").join("7");
-    let first = std::fs::read_dir(&dir)
+    std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .min()
-        .unwrap();
-    first
+        .unwrap()
 }
 
 /// `train`, `predict` and `serve` with `FASTBURN_DEVICE=wgpu`: the model trains (the run prints
@@ -89,37 +88,10 @@ fn train_predict_and_serve_on_wgpu() {
     assert_eq!(gpu, cpu, "predict differs between wgpu and Flex");
 
     // serve on wgpu, one real HTTP client on loopback.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fastburn"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--model", model_s])
-        .env("FASTBURN_DEVICE", "wgpu")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(120)))
-        .build()
-        .into();
-    let mut r = agent
-        .post(&format!("{base}/predict"))
-        .header("Content-Type", "image/png")
-        .send(&std::fs::read(&seven).unwrap()[..])
-        .unwrap();
-    let status = r.status().as_u16();
-    let body = r.body_mut().read_to_string().unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert_eq!(status, 200, "{body}");
-    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let server = served::Server::start_with_env(&model, &[], &[("FASTBURN_DEVICE", "wgpu")]);
+    let (status, json) = server.post("image/png", &std::fs::read(&seven).unwrap());
+    drop(server);
+    assert_eq!(status, 200, "{json}");
     let class = json["class"].as_str().unwrap();
     let prob = json["probabilities"][class].as_f64().unwrap();
     // predict prints "<file>: <class> (probability 0.1234)".

@@ -419,20 +419,6 @@ impl Resolved {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn archive_stems() {
-        assert_eq!(
-            archive_stem(Path::new("/x/mnist_sample.tgz")),
-            "mnist_sample"
-        );
-        assert_eq!(archive_stem(Path::new("a.tar.gz")), "a");
-    }
-}
-
 /// Burn's wgpu device (with autodiff), started once per process (Burn's runtime starts once) and
 /// through Burn's `init`, which answers an error rather than panicking at the first tensor. On
 /// Linux it is pinned to Vulkan, the API Linux GPUs (and Mesa's lavapipe) compute on, so a
@@ -478,5 +464,19 @@ fn probe(device: burn::prelude::Device) -> std::result::Result<burn::prelude::De
             .cloned()
             .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "the backend failed to start".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_stems() {
+        assert_eq!(
+            archive_stem(Path::new("/x/mnist_sample.tgz")),
+            "mnist_sample"
+        );
+        assert_eq!(archive_stem(Path::new("a.tar.gz")), "a");
     }
 }
