@@ -49,7 +49,7 @@ fn input_of(command: Option<&Command>) -> Input {
         }
         Some(Command::Train(_) | Command::LrFind(_) | Command::Interpret(_)) => Input::Folders,
         Some(Command::Show(_)) => Input::Show,
-        Some(Command::Predict(_) | Command::Serve(_)) => Input::Model,
+        Some(Command::Predict(_) | Command::Serve(_) | Command::Export(_)) => Input::Model,
         Some(Command::Data(_)) => Input::Data,
     }
 }

@@ -9,7 +9,7 @@ use fastburn::data::{DataSet, ResizeMethod, URLs};
 use fastburn::learner::Recipe;
 use fastburn::models::Arch;
 
-use crate::commands::{baseline, data, interpret, lr_find, predict, serve, show, train};
+use crate::commands::{baseline, data, export, interpret, lr_find, predict, serve, show, train};
 
 /// fastai's way of deep learning in Rust, on Burn: fastbook chapter 4 ("MNIST basics"), all ten
 /// digits, your own images.
@@ -45,6 +45,8 @@ pub enum Command {
     Data(data::DataCommand),
     /// Serve a saved model over HTTP: a drawing page, POST /predict, /health, /model.
     Serve(serve::ServeArgs),
+    /// Write a saved model as ONNX, for the runtimes of phones, browsers, C#, Java and C++.
+    Export(export::ExportArgs),
 }
 
 impl Command {
@@ -264,7 +266,10 @@ pub fn run(command: Option<&Command>) -> anyhow::Result<()> {
     let cfg = fastburn::data::Config::from_env();
     // The device first: a FASTBURN_DEVICE that cannot be had stops the command before it
     // downloads or reads anything.
-    if !matches!(command, Some(Command::Show(_) | Command::Data(_))) {
+    if !matches!(
+        command,
+        Some(Command::Show(_) | Command::Data(_) | Command::Export(_))
+    ) {
         cfg.device()?;
     }
     match command {
@@ -277,6 +282,7 @@ pub fn run(command: Option<&Command>) -> anyhow::Result<()> {
         Some(Command::Show(args)) => show::run(args),
         Some(Command::Data(cmd)) => data::run(&cfg, cmd),
         Some(Command::Serve(args)) => serve::run(&cfg, args),
+        Some(Command::Export(args)) => export::run(args),
     }
 }
 

@@ -293,6 +293,7 @@ fn every_command_has_help() {
         vec!["predict", "--help"],
         vec!["lr-find", "--help"],
         vec!["interpret", "--help"],
+        vec!["export", "--help"],
     ] {
         let out = fastburn(home.path(), &args);
         assert!(out.status.success(), "{args:?}");

@@ -98,6 +98,21 @@ fn read_header<M: DeserializeOwned>(
     };
     r.read_exact(&mut magic).map_err(|_| not_one())?;
     if magic != MAGIC {
+        // Another version of this format (`fastburn/3\n`, ...): a newer fastburn wrote it.
+        if let Some(version) = magic
+            .strip_prefix(b"fastburn/")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.trim_end().parse::<u32>().ok())
+        {
+            return Err(bad(
+                path,
+                kind,
+                format!(
+                    "written in file format {version}; this fastburn reads format {}",
+                    std::str::from_utf8(&MAGIC[9..]).unwrap_or("?").trim_end()
+                ),
+            ));
+        }
         if magic.starts_with(OLD_MAGIC) {
             return Err(bad(
                 path,

@@ -24,7 +24,7 @@ pub mod baseline;
 mod container;
 pub mod data;
 pub mod error;
-mod fsutil;
+pub mod fsutil;
 pub mod learner;
 pub mod loss;
 pub mod metrics;

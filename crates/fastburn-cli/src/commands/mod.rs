@@ -2,6 +2,7 @@
 
 pub mod baseline;
 pub mod data;
+pub mod export;
 pub mod interpret;
 pub mod lr_find;
 pub mod predict;

@@ -1,0 +1,195 @@
+//! `fastburn export`: a model trained by the binary, written as ONNX, run by tract, gives the
+//! class and probability `fastburn predict` prints; what cannot be exported is one line.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Run fastburn with its own cache, offline.
+fn fastburn(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fastburn"))
+        .args(args)
+        .env("FASTBURN_HOME", home)
+        .env("FASTBURN_DATA_URL", "file:///nonexistent/fastburn-mirror")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The ONNX file's probabilities for one image (0..=1 pixels), run by tract.
+fn tract_probabilities(file: &Path, pixels: Vec<f32>, shape: [usize; 4]) -> Vec<f32> {
+    use tract_onnx::prelude::*;
+    let plan = tract_onnx::onnx()
+        .model_for_path(file)
+        .unwrap()
+        .with_input_fact(0, f32::fact(shape).into())
+        .unwrap()
+        .into_optimized()
+        .unwrap()
+        .into_runnable()
+        .unwrap();
+    let input = tract_ndarray::Array4::from_shape_vec(shape, pixels).unwrap();
+    let out = plan.run(tvec!(Tensor::from(input).into())).unwrap();
+    out[0]
+        .to_plain_array_view::<f32>()
+        .unwrap()
+        .iter()
+        .copied()
+        .collect()
+}
+
+#[test]
+fn an_exported_model_gives_predicts_answer() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path();
+    let model = dir.join("digits.fbm");
+    let out = fastburn(
+        dir,
+        &[
+            "train",
+            "--model",
+            "simple-cnn",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--save",
+            model.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let onnx = dir.join("out").join("digits.onnx");
+    let out = fastburn(
+        dir,
+        &[
+            "export",
+            "--model",
+            model.to_str().unwrap(),
+            "--format",
+            "onnx",
+            onnx.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.starts_with(&format!("wrote {}", onnx.display()))
+            && said.contains("input `pixels` [batch, 1, 28, 28] pixels in 0..1"),
+        "{said}"
+    );
+
+    // Every validation digit of a class folder the training run extracted: predict's line and
+    // the ONNX file's probability agree to predict's four decimals.
+    let valid = dir.join("data/mnist_tiny_embedded/valid");
+    let mut checked = 0;
+    for class in ["3", "7"] {
+        let mut files: Vec<_> = std::fs::read_dir(valid.join(class))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for digit in files.iter().take(3) {
+            let out = fastburn(
+                dir,
+                &[
+                    "predict",
+                    "--model",
+                    model.to_str().unwrap(),
+                    digit.to_str().unwrap(),
+                ],
+            );
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            // "x.png: 7 (probability 0.9876)"
+            let line = text(&out.stdout);
+            let (name, prob) = line
+                .trim_end()
+                .rsplit_once(": ")
+                .and_then(|(_, r)| r.split_once(" (probability "))
+                .unwrap_or_else(|| panic!("{line}"));
+            let prob: f32 = prob.trim_end_matches(')').parse().unwrap();
+            let img = image::open(digit).unwrap().to_luma8();
+            let pixels = img.pixels().map(|p| f32::from(p[0]) / 255.0).collect();
+            let probs = tract_probabilities(&onnx, pixels, [1, 1, 28, 28]);
+            let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
+            // The model's classes are the folder names 3 and 7, in that order.
+            assert_eq!(["3", "7"][best], name, "{}: {probs:?}", digit.display());
+            assert!(
+                (probs[best] - prob).abs() <= 5e-5 + 1e-6,
+                "{prob} vs {probs:?}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 6);
+}
+
+#[test]
+fn what_cannot_be_exported_is_one_line() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path();
+    let newer = dir.join("newer.fbm");
+    std::fs::write(&newer, b"fastburn/3\n\x10\0\0\0\0\0\0\0{}").unwrap();
+    let older = dir.join("older.fbm");
+    std::fs::write(&older, b"fastburn-model 1\nweights").unwrap();
+    let not_model = dir.join("photo.fbm");
+    std::fs::write(&not_model, b"\x89PNG\r\n").unwrap();
+    // A model to write into a place that cannot be written.
+    let model = dir.join("lin.fbm");
+    let out = fastburn(
+        dir,
+        &[
+            "train",
+            "--model",
+            "linear",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--save",
+            model.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let blocker = dir.join("a-file");
+    std::fs::write(&blocker, b"").unwrap();
+    let unwritable = blocker.join("model.onnx");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let cases = [
+        (
+            s(&newer),
+            s(&dir.join("x.onnx")),
+            "file format 3; this fastburn reads format 2",
+        ),
+        (s(&older), s(&dir.join("x.onnx")), "earlier fastburn"),
+        (
+            s(&not_model),
+            s(&dir.join("x.onnx")),
+            "not a fastburn model file",
+        ),
+        (
+            s(&dir.join("missing.fbm")),
+            s(&dir.join("x.onnx")),
+            "missing.fbm",
+        ),
+        (s(&model), s(&unwritable), "a-file"),
+    ];
+    for (model, out_path, needle) in cases {
+        let out = fastburn(dir, &["export", "--model", &model, &out_path]);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{model} -> {out_path} succeeded");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(needle),
+            "{model}: {stderr}"
+        );
+        assert!(!Path::new(&out_path).exists(), "{out_path} was written");
+    }
+    // Nothing half-written left beside the outputs.
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
