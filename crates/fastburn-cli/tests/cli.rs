@@ -1,39 +1,19 @@
 //! The `fastburn` binary as a user runs it: offline main job, `show`, `data`, errors and help.
 
+mod binary;
 #[path = "../../fastburn/tests/common/mod.rs"]
 mod common;
+
+use binary::{fastburn, final_accuracy, predicted, text};
 
 use common::table_without_times;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use burn::module::Module;
 use burn::prelude::Device;
 use fastburn::models::load_model;
-
-/// Run fastburn with its own cache and a mirror that does not exist (no network needed).
-fn fastburn(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fastburn"))
-        .args(args)
-        .env("FASTBURN_HOME", home)
-        .env("FASTBURN_DATA_URL", "file:///nonexistent/fastburn-mirror")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-/// The "final accuracy 0.9386" line of a `train` run.
-fn final_accuracy(out: &Output) -> String {
-    let stdout = text(&out.stdout);
-    let line = stdout.lines().find(|l| l.starts_with("final accuracy"));
-    line.unwrap_or_else(|| panic!("no final accuracy in {stdout}"))
-        .to_string()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 #[test]
 fn main_job_falls_back_to_the_embedded_sample_offline() {
@@ -396,14 +376,8 @@ fn train_save_predict_and_same_seed_same_numbers() {
             );
             assert!(out.status.success(), "{}", text(&out.stderr));
             let line = text(&out.stdout);
-            let (class, prob) = line
-                .trim()
-                .rsplit_once(": ")
-                .unwrap()
-                .1
-                .split_once(" (probability ")
-                .unwrap();
-            let prob: f32 = prob.trim_end_matches(')').parse().unwrap();
+            let (class, prob) = predicted(&line);
+            let prob: f32 = prob.parse().unwrap();
             assert!((0.5..=1.0).contains(&prob), "{line}");
             right += usize::from(class == digit);
             total += 1;

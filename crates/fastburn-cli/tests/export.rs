@@ -2,44 +2,11 @@
 //! class and probability `fastburn predict` prints; what cannot be exported is one line.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-/// Run fastburn with its own cache, offline.
-fn fastburn(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fastburn"))
-        .args(args)
-        .env("FASTBURN_HOME", home)
-        .env("FASTBURN_DATA_URL", "file:///nonexistent/fastburn-mirror")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// The ONNX file's probabilities for one image (0..=1 pixels), run by tract.
-fn tract_probabilities(file: &Path, pixels: Vec<f32>, shape: [usize; 4]) -> Vec<f32> {
-    use tract_onnx::prelude::*;
-    let plan = tract_onnx::onnx()
-        .model_for_path(file)
-        .unwrap()
-        .with_input_fact(0, f32::fact(shape).into())
-        .unwrap()
-        .into_optimized()
-        .unwrap()
-        .into_runnable()
-        .unwrap();
-    let input = tract_ndarray::Array4::from_shape_vec(shape, pixels).unwrap();
-    let out = plan.run(tvec!(Tensor::from(input).into())).unwrap();
-    out[0]
-        .to_plain_array_view::<f32>()
-        .unwrap()
-        .iter()
-        .copied()
-        .collect()
-}
+mod binary;
+use binary::{fastburn, predicted, text};
+#[path = "../../fastburn-onnx/tests/tract/mod.rs"]
+mod tract;
 
 #[test]
 fn an_exported_model_gives_predicts_answer() {
@@ -103,15 +70,14 @@ fn an_exported_model_gives_predicts_answer() {
             assert!(out.status.success(), "{}", text(&out.stderr));
             // "x.png: 7 (probability 0.9876)"
             let line = text(&out.stdout);
-            let (name, prob) = line
-                .trim_end()
-                .rsplit_once(": ")
-                .and_then(|(_, r)| r.split_once(" (probability "))
-                .unwrap_or_else(|| panic!("{line}"));
-            let prob: f32 = prob.trim_end_matches(')').parse().unwrap();
+            let (name, prob) = predicted(&line);
+            let prob: f32 = prob.parse().unwrap();
             let img = image::open(digit).unwrap().to_luma8();
             let pixels = img.pixels().map(|p| f32::from(p[0]) / 255.0).collect();
-            let probs = tract_probabilities(&onnx, pixels, [1, 1, 28, 28]);
+            let onnx_bytes = std::fs::read(&onnx).unwrap();
+            let probs = tract::run(&onnx_bytes, [1, 1, 28, 28], pixels)
+                .remove(0)
+                .remove(0);
             let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
             // The model's classes are the folder names 3 and 7, in that order.
             assert_eq!(["3", "7"][best], name, "{}: {probs:?}", digit.display());

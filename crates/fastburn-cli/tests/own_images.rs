@@ -3,7 +3,6 @@
 //! check`, `train --size`, `--valid-pct`, `--skip-bad`, `predict` on a JPEG).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use burn::prelude::*;
 use fastburn::data::{
@@ -57,17 +56,16 @@ fn make_folder(root: &Path, splits: &[(&str, usize)]) -> Vec<PathBuf> {
     files
 }
 
+mod binary;
+use binary::text;
+
+/// `fastburn ARGS` on the CPU whatever backends the build has.
 fn fastburn(home: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_fastburn"))
-        .args(args)
-        .env("FASTBURN_HOME", home)
+    binary::command(home)
         .env("FASTBURN_DEVICE", "flex")
+        .args(args)
         .output()
         .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// The done-when of the own-images issue, through the binary.

@@ -14,17 +14,8 @@ use common::{
     Reply, Server, kill_until_done, saved_floats as weights, table_without_times as rows, tgz,
 };
 
-fn fastburn(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fastburn"));
-    c.env("FASTBURN_HOME", home)
-        .env("FASTBURN_DATA_URL", "file:///nonexistent/fastburn-mirror")
-        .env("NO_COLOR", "1");
-    c
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+mod binary;
+use binary::{command as fastburn, text};
 
 /// A short ResNet run: 2 epochs of 6 batches, with dropout, BatchNorm, Adam and one-cycle, so
 /// every kind of state (weights, optimizer moments, schedule, RNG, recorder) must be restored.

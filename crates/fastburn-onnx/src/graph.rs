@@ -2,6 +2,7 @@
 //! output, so a model's forward pass reads as it does in Rust. Weights become initializers named
 //! by their module path (`body.layer1.0.conv1.weight`), as PyTorch's exporter names them.
 
+use burn::module::Param;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
 use burn::nn::{BatchNorm, Linear, PaddingConfig2d};
@@ -124,11 +125,7 @@ impl Graph {
     }
 
     pub fn conv(&mut self, name: &str, conv: &Conv2d, x: &str) -> String {
-        let weight = self.param(&format!("{name}.weight"), conv.weight.val());
-        let mut inputs = vec![x.to_string(), weight];
-        if let Some(b) = &conv.bias {
-            inputs.push(self.param(&format!("{name}.bias"), b.val()));
-        }
+        let inputs = self.weight_and_bias(name, x, &conv.weight, conv.bias.as_ref());
         let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         self.node(
             "Conv",
@@ -160,13 +157,28 @@ impl Graph {
 
     /// `x · W + b` with Burn's `[in, out]` weight (ONNX's `Gemm` with `transB = 0`).
     pub fn linear(&mut self, name: &str, linear: &Linear, x: &str) -> String {
-        let weight = self.param(&format!("{name}.weight"), linear.weight.val());
-        let mut inputs = vec![x.to_string(), weight];
-        if let Some(b) = &linear.bias {
-            inputs.push(self.param(&format!("{name}.bias"), b.val()));
-        }
+        let inputs = self.weight_and_bias(name, x, &linear.weight, linear.bias.as_ref());
         let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         self.node("Gemm", name, &inputs, Vec::new())
+    }
+
+    /// A layer's inputs: `x`, its weight and, if it has one, its bias, as initializers named
+    /// `{name}.weight` and `{name}.bias`.
+    fn weight_and_bias<const D: usize>(
+        &mut self,
+        name: &str,
+        x: &str,
+        weight: &Param<Tensor<D>>,
+        bias: Option<&Param<Tensor<1>>>,
+    ) -> Vec<String> {
+        let mut inputs = vec![
+            x.to_string(),
+            self.param(&format!("{name}.weight"), weight.val()),
+        ];
+        if let Some(b) = bias {
+            inputs.push(self.param(&format!("{name}.bias"), b.val()));
+        }
+        inputs
     }
 
     pub fn relu(&mut self, name: &str, x: &str) -> String {

@@ -147,10 +147,8 @@ pub fn to_model_proto(model: &AnyModel, info: &ModelInfo) -> ModelProto {
         g.rename(&probs, PROBABILITIES);
     }
 
-    let (h, w) = match info.item_tfms.size {
+    let (h, w) = match input_size(info) {
         Some((h, w)) => (Dim::Fixed(h), Dim::Fixed(w)),
-        // The linear models see 28x28 digits; the convolutional ones take any size.
-        None if !info.arch.is_vision() => (Dim::Fixed(28), Dim::Fixed(28)),
         None => (Dim::Free("height"), Dim::Free("width")),
     };
     let batch = Dim::Free("batch");
@@ -218,6 +216,17 @@ pub fn to_model_proto(model: &AnyModel, info: &ModelInfo) -> ModelProto {
             })
             .collect(),
         ..Default::default()
+    }
+}
+
+/// The input's height and width, as the graph fixes them: the model file's size, 28x28 for the
+/// linear models (the chapter's digits) when it has none; `None` for a convolutional model
+/// trained at its images' own size (any size goes in).
+pub fn input_size(info: &ModelInfo) -> Option<(usize, usize)> {
+    match info.item_tfms.size {
+        Some(size) => Some(size),
+        None if !info.arch.is_vision() => Some((28, 28)),
+        None => None,
     }
 }
 

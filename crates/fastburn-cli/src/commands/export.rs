@@ -32,9 +32,8 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     }
     let bytes = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
     let t = &info.item_tfms;
-    let (h, w) = match t.size {
+    let (h, w) = match fastburn_onnx::input_size(&info) {
         Some((h, w)) => (h.to_string(), w.to_string()),
-        None if !info.arch.is_vision() => ("28".into(), "28".into()),
         None => ("height".into(), "width".into()),
     };
     println!(
