@@ -209,6 +209,13 @@ fn advice(err: &Error, command: Option<&Command>) -> Option<String> {
              data) or start afresh without --resume"
                 .into()
         }
+        Error::CheckpointRanks { saved: 1, .. } => "resume it in one process (without mpirun), \
+             or start afresh without --resume"
+            .into(),
+        Error::CheckpointRanks { saved, .. } => format!(
+            "resume with as many processes as wrote it (mpirun -np {saved} fastburn train ... \
+             --resume), or start afresh without --resume"
+        ),
         Error::Diverged { lr, .. } => format!(
             "try a lower learning rate (e.g. --lr {})",
             short_float(lr / 10.0)

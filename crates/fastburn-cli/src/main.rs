@@ -3,6 +3,7 @@
 mod advice;
 mod cli;
 mod commands;
+mod launch;
 
 use std::process::ExitCode;
 
@@ -18,10 +19,21 @@ fn main() -> ExitCode {
         // `fastburn_flex::keep_freed_memory`). A server or a one-off command gains nothing.
         fastburn_flex::keep_freed_memory();
     }
+    // One of several ranks of an MPI job (mpirun, srun): joined here, left when `main` returns.
+    let _job = match launch::start(matches!(command, Some(Command::Train(_)))) {
+        Ok(job) => job,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     match cli::run(command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", advice::explain(&e, command));
+            let rank = launch::launched().map_or(String::new(), |(r, _, _)| format!("rank {r}: "));
+            eprintln!("error: {rank}{}", advice::explain(&e, command));
+            // The other ranks would wait for this one forever.
+            launch::stop_job();
             ExitCode::FAILURE
         }
     }

@@ -720,3 +720,61 @@ fn a_device_the_build_lacks_is_one_line() {
         assert!(!text(&out.stdout).contains("final accuracy"));
     }
 }
+
+/// Started by a launcher as one of several ranks (the environment mpirun and srun give their
+/// processes): a build without MPI refuses to train alone in each rank, and only `train` runs
+/// as several processes; each is one line, before anything is read or written.
+#[test]
+fn a_launcher_the_build_cannot_join_is_one_line() {
+    let home = tempfile::tempdir().unwrap();
+    let launchers = [
+        (
+            "OMPI_COMM_WORLD_RANK",
+            "OMPI_COMM_WORLD_SIZE",
+            "Open MPI's mpirun",
+        ),
+        ("PMI_RANK", "PMI_SIZE", "an MPICH (Hydra) mpirun"),
+        ("SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "Slurm's srun"),
+    ];
+    for (rank, size, who) in launchers {
+        let run = |args: &[&str]| {
+            binary::command(home.path())
+                .args(args)
+                .env(rank, "1")
+                .env(size, "2")
+                .output()
+                .unwrap()
+        };
+        let mut cases = vec![(
+            run(&["predict", "--model", "m.fbm", "x.png"]),
+            "only `fastburn train` runs as several processes",
+        )];
+        if !cfg!(feature = "mpi") {
+            cases.push((
+                run(&["train", "--model", "linear", "--epochs", "1"]),
+                "this fastburn was built without MPI, so each rank would train on its own: \
+                 build it with `cargo build --release --features mpi`",
+            ));
+        }
+        for (out, wanted) in cases {
+            let stderr = text(&out.stderr);
+            assert!(!out.status.success(), "{stderr}");
+            assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+            assert!(
+                stderr.starts_with(&format!(
+                    "error: this process is rank 1 of 2 started by {who}"
+                )) && stderr.contains(wanted),
+                "{stderr}"
+            );
+            assert!(text(&out.stdout).is_empty());
+        }
+    }
+    // A launcher's world of one is a process alone.
+    let out = binary::command(home.path())
+        .args(["train", "--model", "linear", "--epochs", "1", "--quiet"])
+        .env("OMPI_COMM_WORLD_RANK", "0")
+        .env("OMPI_COMM_WORLD_SIZE", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

@@ -190,6 +190,19 @@ pub enum Error {
         now: &'static str,
     },
 
+    /// A checkpoint was written by a data-parallel run of another number of processes: its
+    /// batches were split another way, so only that many can continue it.
+    #[error("{}: written by a run of {saved} process(es), this one has {now}", path.display())]
+    CheckpointRanks {
+        path: PathBuf,
+        saved: usize,
+        now: usize,
+    },
+
+    /// A collective operation between the processes of a data-parallel run failed.
+    #[error("{op}: {reason}")]
+    Collective { op: &'static str, reason: String },
+
     /// Training produced a loss that is not a finite number.
     #[error("loss is {loss} at epoch {epoch}, batch {batch}: training diverged")]
     Diverged {

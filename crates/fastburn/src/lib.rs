@@ -8,6 +8,7 @@
 //! - [`baseline`]: the pixel-similarity model (mean 3 vs mean 7).
 //! - [`scratch`]: the chapter's from-scratch SGD: `init_params`, `linear1`, `train_epoch`, ...
 //! - [`learner`]: fastai's `Learner`, callbacks, `Recorder`, the epoch table, optimizers.
+//! - [`parallel`]: data-parallel training over several processes (MPI with the `mpi` feature).
 //! - [`models`], [`loss`], [`metrics`]: `linear`, `simple_net`; `mnist_loss`, cross-entropy;
 //!   `batch_accuracy`, `accuracy`.
 //!
@@ -29,6 +30,7 @@ pub mod learner;
 pub mod loss;
 pub mod metrics;
 pub mod models;
+pub mod parallel;
 pub mod scratch;
 pub mod show;
 

@@ -155,7 +155,11 @@ pub fn resolve(cfg: &Config, source: &SourceOpts) -> fastburn::Result<Resolved> 
         &source.dataset.data_set(),
         true,
     )?;
-    if let Some(note) = resolved.fallback_note() {
+    // Every rank of an MPI job resolves the same data: rank 0 says so.
+    if let Some(note) = resolved
+        .fallback_note()
+        .filter(|_| crate::launch::rank() == 0)
+    {
         eprintln!("note: {note}");
     }
     Ok(resolved)
@@ -298,9 +302,16 @@ pub fn train_on(cfg: &Config, resolved: &Resolved, args: &TrainArgs) -> anyhow::
         },
         args.split.seed
     );
+    // One rank of a data-parallel job (mpirun): only rank 0 shows progress.
+    let group = crate::launch::group();
+    let rank = group.as_ref().map_or(0, |g| g.rank());
     // Ctrl-C checkpoints from here on: the handler is in place before the data is loaded, so a
-    // Ctrl-C at any point of the run is handled the same way.
-    let interrupt = args.checkpoint.as_ref().map(|_| interrupt_flag());
+    // Ctrl-C at any point of the run is handled the same way. Under MPI the launcher stops every
+    // rank at once; the run resumes from its last checkpoint.
+    let interrupt = match group {
+        None => args.checkpoint.as_ref().map(|_| interrupt_flag()),
+        Some(_) => None,
+    };
     let device = cfg.device()?;
     device.seed(args.split.seed);
     // A model trained on normalised inputs goes on with inputs normalised the same way, and
@@ -320,7 +331,7 @@ pub fn train_on(cfg: &Config, resolved: &Resolved, args: &TrainArgs) -> anyhow::
             aug: args.aug,
             saved: saved.as_ref(),
             pretrained: pretrained.is_some(),
-            progress: !args.quiet,
+            progress: !args.quiet && rank == 0,
         },
     )?;
     if dls.vocab.len() < 2 {
@@ -359,6 +370,15 @@ pub fn train_on(cfg: &Config, resolved: &Resolved, args: &TrainArgs) -> anyhow::
     learn.quiet(args.quiet);
     if let Some(path) = &args.init {
         start_from(&mut learn, &recipe, path)?;
+    }
+    if let Some(group) = group {
+        let ranks = group.size();
+        learn.data_parallel(group)?;
+        println!(
+            "data-parallel: {ranks} processes (MPI), each a shard of every batch; {:.1} MB of \
+             gradients summed a step",
+            fastburn::models::trainable_params(&learn.model) as f64 * 4.0 / 1e6
+        );
     }
     if let Some(dir) = &args.checkpoint {
         let path = dir.join(CHECKPOINT_FILE);

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::loss::LossFn;
 use crate::metrics::Metric;
 use crate::models::{Model, ModelInfo, load_into, save_model};
+use crate::parallel::{Collective, all_reduce_grads, broadcast_model, shard};
 
 /// Training batches prepared ahead of the one in use: enough to hide a slow batch, few enough
 /// that memory holds a handful of batches.
@@ -145,6 +146,8 @@ pub struct Learner<M: Model> {
     pub(crate) resume: Option<(Checkpoint, std::path::PathBuf)>,
     /// Which fit this is (a plain one, or one of `fine_tune`'s), as checkpoints record it.
     pub(crate) stage: Stage,
+    /// The processes this learner trains with, data-parallel ([`data_parallel`](Self::data_parallel)).
+    group: Option<Box<dyn Collective>>,
 }
 
 /// Where the callbacks of a fit run from: the recorder, or the learner's list.
@@ -190,7 +193,38 @@ impl<M: Model> Learner<M> {
             data_epoch: 0,
             resume: None,
             stage: Stage::Fit,
+            group: None,
         }
+    }
+
+    /// Make this learner one rank of a data-parallel run over `group` (every rank makes the
+    /// same learner, on the same data, and calls this): rank 0's weights are broadcast now, each
+    /// rank then trains on its [`shard`] of every batch with the gradients summed over the ranks,
+    /// and only rank 0 prints the table or writes a model or checkpoint. See [`crate::parallel`].
+    pub fn data_parallel(&mut self, group: Box<dyn Collective>) -> Result<&mut Self> {
+        self.model = self
+            .opt
+            .apply_freeze(broadcast_model(self.model.clone(), &*group)?);
+        if group.rank() != 0 {
+            self.remove_cbs::<ProgressCallback>();
+        }
+        self.group = Some(group);
+        Ok(self)
+    }
+
+    /// This process's rank in a data-parallel run (0 when training alone).
+    pub fn rank(&self) -> usize {
+        self.group.as_ref().map_or(0, |g| g.rank())
+    }
+
+    /// The processes training this model (1 when training alone).
+    pub fn world_size(&self) -> usize {
+        self.group.as_ref().map_or(1, |g| g.size())
+    }
+
+    /// The data-parallel group, when there is more than this process in it.
+    fn parallel(&self) -> Option<&dyn Collective> {
+        self.group.as_deref().filter(|g| g.size() > 1)
     }
 
     /// Epoch shuffles drawn by earlier fits (the data order of the next fit's epoch `e` is that
@@ -367,7 +401,7 @@ impl<M: Model> Learner<M> {
             }
             let mut start = (0, 0);
             if let Some((ck, path)) = &resume {
-                ck.check_fits(self.stage, n_epoch, n_train, path)?;
+                ck.check_fits(self.stage, n_epoch, n_train, self.world_size(), path)?;
                 ck.restore_callbacks(self, path)?;
                 fit.data_epoch = ck.data_epoch;
                 start = (ck.next.epoch, ck.next.iter);
@@ -408,8 +442,13 @@ impl<M: Model> Learner<M> {
 
     /// The seed of training batch number `train_iter` (counted over the whole fit): its
     /// augmentation and its dropout masks.
+    ///
+    /// In a data-parallel run each rank draws its own (rank 0 those of a run alone), so that
+    /// the shards of one batch are not augmented or dropped out alike.
     fn batch_seed(&self, train_iter: usize) -> u64 {
-        self.dls.train.seed ^ (train_iter as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        let seed =
+            self.dls.train.seed ^ (train_iter as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        seed ^ (self.rank() as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)
     }
 
     /// The device the model's parameters are on.
@@ -436,11 +475,26 @@ impl<M: Model> Learner<M> {
         let device = self.device();
         // Batches are built ahead on a worker thread (decoding, resizing, augmenting overlap the
         // step); each from its own seed, so a resumed run gets the same ones.
+        // In a data-parallel run this rank builds only its shard of each batch, and weights its
+        // gradients by the shard's share of the batch. A shard with no item (a last batch
+        // smaller than the ranks) computes on the batch's first item with weight 0.
+        let (rank, ranks) = (self.rank(), self.world_size());
+        let mut weights = Vec::with_capacity(batches.len());
         let jobs: Vec<(Vec<usize>, u64)> = batches
             .into_iter()
             .enumerate()
             .skip(skip)
-            .map(|(i, idx)| (idx, self.batch_seed(fit.train_iter + i - skip)))
+            .map(|(i, mut idx)| {
+                if ranks > 1 {
+                    let part = shard(idx.len(), rank, ranks);
+                    weights.push(part.len() as f32 / idx.len().max(1) as f32);
+                    idx = match part.is_empty() {
+                        true => idx[..1.min(idx.len())].to_vec(),
+                        false => idx[part].to_vec(),
+                    };
+                }
+                (idx, self.batch_seed(fit.train_iter + i - skip))
+            })
             .collect();
         let mut prepared = Prefetch::new(self.dls.train.dataset.clone(), jobs, PREFETCH);
         for i in skip..fit.n_iter {
@@ -454,7 +508,8 @@ impl<M: Model> Learner<M> {
             // at any batch draws what the uninterrupted run drew.
             device.seed(self.batch_seed(fit.train_iter));
             (fit.xb, fit.yb) = (Some(xb), Some(yb));
-            let c = self.one_batch(order, fit)?;
+            let weight = weights.get(i - skip).copied().unwrap_or(1.0);
+            let c = self.one_batch(order, fit, weight)?;
             fit.train_iter += 1;
             let after = self.fire(Event::AfterBatch, order, fit)?;
             match c.max(after) {
@@ -467,7 +522,8 @@ impl<M: Model> Learner<M> {
     }
 
     /// fastai's `_do_one_batch`: predictions, loss, backward pass, step, each followed by its event.
-    fn one_batch(&mut self, order: &[Slot], fit: &mut FitState) -> Result<Control> {
+    /// `weight`: this rank's share of the global batch in a data-parallel run.
+    fn one_batch(&mut self, order: &[Slot], fit: &mut FitState, weight: f32) -> Result<Control> {
         let c = self.fire(Event::BeforeBatch, order, fit)?;
         if c != Control::Continue {
             return Ok(c);
@@ -487,6 +543,10 @@ impl<M: Model> Learner<M> {
             return Ok(Control::SkipBatch);
         };
         let mut grads = loss.backward();
+        if let Some(group) = self.parallel() {
+            // The gradients (and the loss, for the recorder) of the whole batch.
+            fit.loss = all_reduce_grads(&self.model, &mut grads, weight, fit.loss, group)?;
+        }
         let c = self.fire(Event::BeforeStep, order, fit)?;
         if c != Control::Continue {
             return Ok(c);
@@ -508,6 +568,12 @@ impl<M: Model> Learner<M> {
         if c >= Control::CancelEpoch {
             return Ok(c);
         }
+        if let Some(group) = self.parallel() {
+            // BatchNorm's running statistics are rank 0's (each rank's saw only its shards).
+            self.model = self
+                .opt
+                .apply_freeze(broadcast_model(self.model.clone(), group)?);
+        }
         let (valid_loss, metrics) = if c == Control::SkipValidate {
             (f32::NAN, vec![f32::NAN; self.metrics.len()])
         } else {
@@ -524,13 +590,24 @@ impl<M: Model> Learner<M> {
         Ok(c)
     }
 
-    /// Loss and metrics over the validation set, each averaged over items.
+    /// Loss and metrics over the validation set, each averaged over items (in a data-parallel
+    /// run, each rank computes its shard of every batch and the sums are reduced).
     pub fn validate(&self) -> Result<(f32, Vec<f32>)> {
         let model = self.model.clone().valid();
         let (mut loss, mut n) = (0.0f64, 0usize);
         let mut metrics = vec![0.0f64; self.metrics.len()];
-        for batch in self.dls.valid.epoch(0) {
-            let (xb, yb) = batch?;
+        let group = self.parallel();
+        let ds = &self.dls.valid.dataset;
+        let batches = self.dls.valid.batch_indices_for(0).into_iter();
+        for idx in batches {
+            let idx = match group {
+                Some(g) => &idx[shard(idx.len(), g.rank(), g.size())],
+                None => &idx[..],
+            };
+            if idx.is_empty() {
+                continue;
+            }
+            let (xb, yb) = ds.batch(idx)?;
             let bs = yb.dims()[0];
             let out = model.forward(xb.inner());
             let yb = yb.inner();
@@ -540,6 +617,12 @@ impl<M: Model> Learner<M> {
                 *acc += (m.func)(out.clone(), yb.clone()).into_scalar::<f32>() as f64 * bs as f64;
             }
             n += bs;
+        }
+        if let Some(g) = group {
+            let mut sums: Vec<f64> = [loss, n as f64].into_iter().chain(metrics).collect();
+            g.all_reduce_sum_f64(&mut sums)?;
+            (loss, n) = (sums[0], sums[1] as usize);
+            metrics = sums[2..].to_vec();
         }
         let n = n.max(1) as f64;
         Ok((
@@ -579,7 +662,13 @@ impl<M: Model> Learner<M> {
     }
 
     /// Save the model (with its architecture, classes and normalisation) to `path`, atomically.
+    ///
+    /// In a data-parallel run only rank 0 writes (as fastai's `learn.save`): every rank holds
+    /// the same model.
     pub fn save(&self, path: &Path) -> Result<()> {
+        if self.rank() != 0 {
+            return Ok(());
+        }
         save_model(&self.model, &self.model_info()?, path)
     }
 

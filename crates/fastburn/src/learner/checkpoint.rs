@@ -56,6 +56,10 @@ pub struct Checkpoint {
     pub next: Position,
     pub n_epoch: usize,
     pub n_train: usize,
+    /// The processes of the data-parallel run that wrote it (1: one process); a run resumes
+    /// only with as many, its batches split the same way.
+    #[serde(default = "one")]
+    pub ranks: usize,
     pub data_epoch: u64,
     pub epoch_seconds: f64,
     pub loss: f32,
@@ -67,6 +71,10 @@ pub struct Checkpoint {
     model: Vec<u8>,
     #[serde(skip)]
     buffers: Vec<u8>,
+}
+
+fn one() -> usize {
+    1
 }
 
 fn bad(path: &Path, reason: impl Into<String>) -> Error {
@@ -108,6 +116,7 @@ impl Checkpoint {
             next,
             n_epoch: fit.n_epoch,
             n_train: learn.dls.train.len(),
+            ranks: learn.world_size(),
             data_epoch: fit.data_epoch,
             epoch_seconds: if next.iter == 0 {
                 0.0
@@ -177,6 +186,7 @@ impl Checkpoint {
         stage: Stage,
         n_epoch: usize,
         n_train: usize,
+        ranks: usize,
         path: &Path,
     ) -> Result<()> {
         if self.stage != stage {
@@ -191,6 +201,13 @@ impl Checkpoint {
                 path: path.to_path_buf(),
                 saved: (self.n_epoch, self.n_train),
                 now: (n_epoch, n_train),
+            });
+        }
+        if self.ranks != ranks {
+            return Err(Error::CheckpointRanks {
+                path: path.to_path_buf(),
+                saved: self.ranks,
+                now: ranks,
             });
         }
         Ok(())
@@ -245,6 +262,10 @@ impl CheckpointCallback {
         fit: &FitState,
         next: Position,
     ) -> Result<()> {
+        // In a data-parallel run every rank holds the same model and optimizer: rank 0 writes.
+        if learn.rank() != 0 {
+            return Ok(());
+        }
         Checkpoint::capture(learn, fit, next, &self.path)?.write(&self.path)?;
         self.last = Instant::now();
         Ok(())
