@@ -9,7 +9,6 @@ use binary::{fastburn, final_accuracy, predicted, text};
 use common::table_without_times;
 
 use std::path::Path;
-use std::process::Command;
 
 use burn::module::Module;
 use burn::prelude::Device;
@@ -706,10 +705,8 @@ fn a_device_the_build_lacks_is_one_line() {
             "FASTBURN_DEVICE=gpu: not a backend (fastburn has flex, wgpu and cuda)",
         ),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_fastburn"))
+        let out = binary::command(home.path())
             .args(["train", "--model", "linear", "--epochs", "1"])
-            .env("FASTBURN_HOME", home.path())
-            .env("FASTBURN_DATA_URL", "file:///nonexistent/fastburn-mirror")
             .env("FASTBURN_DEVICE", device)
             .output()
             .unwrap();
