@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use binary::text;
 use common::{saved_floats as weights, table_without_times as rows};
+use fastburn_flex::testing::max_diff_rows as max_abs_diff;
 
 /// What every run gets besides [`binary::offline`]: the CPU whatever else the build has, and
 /// no terminal.
@@ -64,17 +65,6 @@ fn ok(out: &Output) -> String {
         text(&out.stderr)
     );
     stdout
-}
-
-fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .flat_map(|(x, y)| {
-            assert_eq!(x.len(), y.len());
-            x.iter().zip(y).map(|(p, q)| (p - q).abs())
-        })
-        .fold(0.0, f32::max)
 }
 
 /// The chapter's simple_net (no BatchNorm, no dropout) trained by two ranks, each on half of
@@ -152,51 +142,60 @@ fn two_ranks_train_the_weights_one_process_trains() {
     assert!(max_abs_diff(&weights(&one), &weights(&start)) > 1e-2);
 }
 
-/// Rank 1 of a running job killed with SIGKILL: the job stops (no rank left waiting in an
-/// all-reduce) within a minute, fails, and says which rank died and how.
-#[test]
-fn a_killed_rank_stops_the_job_with_a_clear_line() {
-    let home = tempfile::tempdir().unwrap();
-    let mut c = mpirun(
-        home.path(),
-        2,
-        &[
-            "train",
-            "--model",
-            "simple-cnn",
-            "--epochs",
-            "50",
-            "--seed",
-            "1",
-        ],
-    );
+/// A two-rank job that trains long enough to be signalled (50 epochs of simple-cnn).
+fn long_job(home: &Path) -> Command {
+    let args = [
+        "train",
+        "--model",
+        "simple-cnn",
+        "--epochs",
+        "50",
+        "--seed",
+        "1",
+    ];
+    let mut c = mpirun(home, 2, &args);
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut job = c.spawn().expect("mpirun");
-    // Wait until both ranks train (rank 1 exists and the table's header is out), then kill it.
+    c
+}
+
+/// Starts `job`, waits until its rank 1 runs and `after` more (into training), sends rank 1
+/// `signal` (`kill`'s `-KILL`, `-STOP`), and returns the job's output once it has ended; fails
+/// if it still runs a minute after the signal.
+fn signal_rank_1(mut job: Command, signal: &str, after: Duration) -> Output {
+    let mut job = job.spawn().expect("mpirun");
     let started = Instant::now();
     let rank1 = loop {
         assert!(started.elapsed() < Duration::from_secs(120), "no rank 1");
         assert!(job.try_wait().unwrap().is_none(), "the job ended early");
         if let Some(pid) = rank_pid(&job, 1) {
-            break pid;
+            break pid.to_string();
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    std::thread::sleep(Duration::from_secs(3));
-    let killed = Command::new("kill")
-        .args(["-KILL", &rank1.to_string()])
+    std::thread::sleep(after);
+    let sent = Command::new("kill")
+        .args([signal, &rank1])
         .status()
         .unwrap();
-    assert!(killed.success());
+    assert!(sent.success());
     let t = Instant::now();
     while job.try_wait().unwrap().is_none() {
         if t.elapsed() > Duration::from_secs(60) {
+            let _ = Command::new("kill").args(["-KILL", &rank1]).status();
             let _ = job.kill();
-            panic!("the job still runs a minute after rank 1 died");
+            panic!("the job still runs a minute after rank 1 got {signal}");
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let out = job.wait_with_output().unwrap();
+    job.wait_with_output().unwrap()
+}
+
+/// Rank 1 of a running job killed with SIGKILL: the job stops (no rank left waiting in an
+/// all-reduce) within a minute, fails, and says which rank died and how.
+#[test]
+fn a_killed_rank_stops_the_job_with_a_clear_line() {
+    let home = tempfile::tempdir().unwrap();
+    let out = signal_rank_1(long_job(home.path()), "-KILL", Duration::from_secs(3));
     assert!(!out.status.success());
     let all = text(&out.stdout) + &text(&out.stderr);
     assert!(
@@ -213,51 +212,10 @@ fn a_killed_rank_stops_the_job_with_a_clear_line() {
 #[test]
 fn a_rank_that_stops_answering_is_named_and_the_job_stops() {
     let home = tempfile::tempdir().unwrap();
-    let mut c = mpirun(
-        home.path(),
-        2,
-        &[
-            "train",
-            "--model",
-            "simple-cnn",
-            "--epochs",
-            "50",
-            "--seed",
-            "1",
-        ],
-    );
-    c.env("FASTBURN_MPI_TIMEOUT", "5")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut job = c.spawn().expect("mpirun");
-    let started = Instant::now();
-    let rank1 = loop {
-        assert!(started.elapsed() < Duration::from_secs(120), "no rank 1");
-        assert!(job.try_wait().unwrap().is_none(), "the job ended early");
-        if let Some(pid) = rank_pid(&job, 1) {
-            break pid;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let mut job = long_job(home.path());
+    job.env("FASTBURN_MPI_TIMEOUT", "5");
     // Past MPI_Init and into training (an epoch of simple-cnn takes seconds here).
-    std::thread::sleep(Duration::from_secs(4));
-    let stopped = Command::new("kill")
-        .args(["-STOP", &rank1.to_string()])
-        .status()
-        .unwrap();
-    assert!(stopped.success());
-    let t = Instant::now();
-    while job.try_wait().unwrap().is_none() {
-        if t.elapsed() > Duration::from_secs(60) {
-            let _ = Command::new("kill")
-                .args(["-KILL", &rank1.to_string()])
-                .status();
-            let _ = job.kill();
-            panic!("the job still runs a minute after rank 1 stopped answering");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let out = job.wait_with_output().unwrap();
+    let out = signal_rank_1(job, "-STOP", Duration::from_secs(4));
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(

@@ -18,3 +18,13 @@ pub fn max_diff(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
 }
+
+/// The largest absolute difference between two lists of rows (a model's parameter tensors, a
+/// batch's probabilities), which must have the same shape.
+pub fn max_diff_rows(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| max_diff(x, y))
+        .fold(0.0, f32::max)
+}

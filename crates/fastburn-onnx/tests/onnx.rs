@@ -12,6 +12,7 @@ use fastburn::models::{
 };
 use prost::Message;
 
+use fastburn_flex::testing::max_diff_rows as max_diff;
 use fastburn_onnx::proto::ModelProto;
 
 mod tract;
@@ -202,17 +203,6 @@ fn tract_run(onnx: &[u8], images: &[Pixels]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
         .collect();
     let out = tract::run(onnx, shape, pixels);
     (out[0].clone(), out[1].clone())
-}
-
-fn max_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .flat_map(|(x, y)| {
-            assert_eq!(x.len(), y.len());
-            x.iter().zip(y).map(|(p, q)| (p - q).abs())
-        })
-        .fold(0.0, f32::max)
 }
 
 /// Export, run in tract, compare: probabilities within 1e-4 of fastburn's, and the photos told

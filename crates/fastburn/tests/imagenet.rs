@@ -52,11 +52,7 @@ fn lite0_gives_pytorchs_logits_on_real_photos() {
         // Its 16 depthwise convolutions ran on fastburn's depthwise path.
         assert_eq!(fastburn_flex::fast_paths().depthwise, before + 16);
         let got: Vec<f32> = logits.into_data().iter::<f32>().collect();
-        let diff = got
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let diff = fastburn_flex::testing::max_diff(&got, &want);
         eprintln!("{name}: max abs logit difference {diff:e}");
         assert!(diff <= 1e-4, "{name}: logits differ by up to {diff}");
         let best = (0..got.len()).fold(0, |b, i| if got[i] > got[b] { i } else { b });
@@ -216,11 +212,7 @@ fn torchvision_resnets_give_pytorchs_logits_on_real_photos() {
                 .iter::<f32>()
                 .collect();
             let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
-            let diff = got
-                .iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
+            let diff = fastburn_flex::testing::max_diff(&got, &want);
             eprintln!("{file} {photo}: max abs logit difference {diff:e} (largest logit {scale})");
             assert_eq!(got.len(), 10);
             assert!(
