@@ -162,12 +162,7 @@ fn two_ranks_train_what_one_learner_trains() {
     let ranks: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     let want = common::module_floats(alone.model());
     for (rank, (weights, values, losses, saved)) in ranks.iter().enumerate() {
-        let diff = want
-            .iter()
-            .flatten()
-            .zip(weights.iter().flatten())
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let diff = fastburn_flex::testing::max_diff_rows(&want, weights);
         assert!(diff < 1e-5, "rank {rank}: weights differ by {diff}");
         let table = &alone.recorder().values;
         assert_eq!(values.len(), table.len());
@@ -190,4 +185,48 @@ fn two_ranks_train_what_one_learner_trains() {
     // And training moved them.
     let start = common::module_floats(&model(1));
     assert_ne!(start, want);
+}
+
+/// BatchNorm's running statistics after a training pass, broadcast: every rank then validates
+/// with rank 0's, those of its latest pass (Burn keeps that update pending until synced; a
+/// broadcast that read the value before it, or let it come back, would leave rank 1 its own).
+#[test]
+fn broadcast_gives_every_rank_rank_0s_latest_running_statistics() {
+    use burn::nn::BatchNormConfig;
+    use fastburn::parallel::broadcast_model;
+    let running_mean = |bn: &burn::nn::BatchNorm| -> Vec<f32> {
+        bn.valid()
+            .running_mean
+            .value()
+            .into_data()
+            .iter::<f32>()
+            .collect()
+    };
+    let handles: Vec<_> = Threads::group(2)
+        .into_iter()
+        .map(|group| {
+            std::thread::spawn(move || {
+                let dev = Device::flex().autodiff();
+                // `twin` sees what `bn` sees, and tells what this rank's statistics are
+                // without syncing `bn`'s.
+                let [bn, twin] = [0, 1].map(|_| BatchNormConfig::new(3).init(&dev));
+                // Two training passes on this rank's own data: the second's update is pending.
+                for pass in 0..2 {
+                    let k = (group.rank * 10 + pass) as f32;
+                    let x: Vec<f32> = (0..24).map(|i| (i as f32 * 0.37 + k).sin() + k).collect();
+                    let x = Tensor::<4>::from_data(TensorData::new(x, [2, 3, 2, 2]), &dev);
+                    fastburn::models::batch_norm(&bn, x.clone());
+                    fastburn::models::batch_norm(&twin, x);
+                }
+                let own = running_mean(&twin);
+                let bn = broadcast_model(bn, &group).unwrap();
+                (own, running_mean(&bn))
+            })
+        })
+        .collect();
+    let ranks: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let (rank0_own, rank1_own) = (&ranks[0].0, &ranks[1].0);
+    assert_ne!(rank0_own, rank1_own, "the ranks saw the same data");
+    assert_eq!(&ranks[0].1, rank0_own, "rank 0's statistics changed");
+    assert_eq!(&ranks[1].1, rank0_own, "rank 1 kept its own statistics");
 }

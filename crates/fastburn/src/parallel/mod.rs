@@ -103,6 +103,11 @@ pub fn shard(len: usize, rank: usize, size: usize) -> Range<usize> {
 /// Every floating-point parameter and buffer of `model` (BatchNorm's running statistics among
 /// them) as rank 0 has it.
 pub fn broadcast_model<M: Module>(model: M, group: &dyn Collective) -> Result<M> {
+    // Burn keeps a training pass's update of a running statistic pending (per thread) until it
+    // is synced: a visitor reads the value before it, and the next `valid()` would put the
+    // pending one back over what is scattered here. `valid()` syncs every running statistic of
+    // `model` in place (they are shared); the copy it returns is not needed.
+    drop(model.valid());
     let mut values = Vec::new();
     model.visit(&mut Gather(&mut values));
     group.broadcast(&mut values)?;
