@@ -252,3 +252,68 @@ fn fine_tune_resumes_in_either_fit() {
         "{err}"
     );
 }
+
+/// What the device's generator gives at the start of each training batch: what a dropout
+/// layer of that batch would draw from.
+#[derive(Default)]
+struct Draws(Vec<Vec<f32>>);
+
+impl Callback<TwoGroups> for Draws {
+    fn before_batch(
+        &mut self,
+        learn: &mut Learner<TwoGroups>,
+        fit: &mut FitState,
+    ) -> fastburn::Result<Control> {
+        if fit.training {
+            let draw = Tensor::<1>::random(
+                [6],
+                burn::tensor::Distribution::Uniform(0.0, 1.0),
+                &learn.device(),
+            );
+            self.0.push(draw.into_data().iter::<f32>().collect());
+        }
+        Ok(Control::Continue)
+    }
+}
+
+/// `fine_tune`'s unfrozen fit does not draw the frozen fit's dropout masks again batch for batch
+/// (each batch of the learner's life has its own seed), and a run resumed in the unfrozen fit
+/// draws what the uninterrupted run drew.
+#[test]
+fn fine_tunes_fits_draw_their_own_random_masks() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    use fastburn::learner::CheckpointCallback;
+    let mut whole = two_groups(7);
+    whole.add_cb(Draws::default());
+    whole.fine_tune(1, 2e-3).unwrap();
+    let draws = std::mem::take(&mut whole.cb_mut::<Draws>().unwrap().0);
+    // 8 batches in the frozen fit, 8 in the unfrozen one.
+    assert_eq!(draws.len(), 16);
+    for (i, a) in draws.iter().enumerate() {
+        for b in &draws[i + 1..] {
+            assert_ne!(a, b, "two training batches drew the same numbers");
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ck.fbc");
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut cut = two_groups(7);
+    cut.add_cb(InterruptAt {
+        at: 10,
+        seen: 0,
+        flag: flag.clone(),
+    });
+    cut.add_cb(CheckpointCallback::new(&path, None).on_interrupt(flag));
+    cut.fine_tune(1, 2e-3).unwrap_err();
+    let mut resumed = two_groups(99);
+    resumed.add_cb(Draws::default());
+    resumed.resume(&path).unwrap();
+    resumed.fine_tune(1, 2e-3).unwrap();
+    let rest = &resumed.cb_mut::<Draws>().unwrap().0;
+    assert_eq!(
+        rest[..],
+        draws[11..],
+        "the resumed batches 11-15 drew other numbers"
+    );
+}

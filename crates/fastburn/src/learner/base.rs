@@ -440,14 +440,17 @@ impl<M: Model> Learner<M> {
         result.and(after.map(drop))
     }
 
-    /// The seed of training batch number `train_iter` (counted over the whole fit): its
-    /// augmentation and its dropout masks.
+    /// The seed of training batch `batch` of data epoch `data_epoch`: its augmentation and its
+    /// dropout masks.
     ///
-    /// In a data-parallel run each rank draws its own (rank 0 those of a run alone), so that
-    /// the shards of one batch are not augmented or dropped out alike.
-    fn batch_seed(&self, train_iter: usize) -> u64 {
-        let seed =
-            self.dls.train.seed ^ (train_iter as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    /// Data epochs are counted over the learner's life, not over one fit, so the fits of
+    /// `fine_tune` (frozen, then unfrozen) do not draw the same dropout masks again batch for
+    /// batch; a resumed run still draws what the uninterrupted run drew. In a data-parallel
+    /// run each rank draws its own (rank 0 those of a run alone), so that the shards of one
+    /// batch are not augmented or dropped out alike.
+    fn batch_seed(&self, data_epoch: u64, batch: usize) -> u64 {
+        let n = (data_epoch << 32) ^ (batch as u64 + 1);
+        let seed = self.dls.train.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         seed ^ (self.rank() as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)
     }
 
@@ -468,10 +471,8 @@ impl<M: Model> Learner<M> {
         if c >= Control::CancelEpoch {
             return Ok(c);
         }
-        let batches = self
-            .dls
-            .train
-            .batch_indices_for(fit.data_epoch + fit.epoch as u64);
+        let data_epoch = fit.data_epoch + fit.epoch as u64;
+        let batches = self.dls.train.batch_indices_for(data_epoch);
         let device = self.device();
         // Batches are built ahead on a worker thread (decoding, resizing, augmenting overlap the
         // step); each from its own seed, so a resumed run gets the same ones.
@@ -493,7 +494,7 @@ impl<M: Model> Learner<M> {
                         false => idx[part].to_vec(),
                     };
                 }
-                (idx, self.batch_seed(fit.train_iter + i - skip))
+                (idx, self.batch_seed(data_epoch, i))
             })
             .collect();
         let mut prepared = Prefetch::new(self.dls.train.dataset.clone(), jobs, PREFETCH);
@@ -506,7 +507,7 @@ impl<M: Model> Learner<M> {
             fit.pct_train = fit.train_iter as f64 / fit.total_train_iter.max(1) as f64;
             // Random layers (dropout) draw from a generator seeded per batch, so a run resumed
             // at any batch draws what the uninterrupted run drew.
-            device.seed(self.batch_seed(fit.train_iter));
+            device.seed(self.batch_seed(data_epoch, i));
             (fit.xb, fit.yb) = (Some(xb), Some(yb));
             let weight = weights.get(i - skip).copied().unwrap_or(1.0);
             let c = self.one_batch(order, fit, weight)?;
