@@ -109,7 +109,7 @@ impl Depthwise {
     /// below is a long unit-stride one, whatever the stride and however small the map.
     fn split(&self, x: &[f32], phases: &mut [f32]) {
         let [sy, sx] = self.stride;
-        let (hp, wp) = self.padded();
+        let (hp, _) = self.padded();
         let (hq, wq) = self.phase_dims();
         phases.fill(0.0);
         for yy in 0..hp {
@@ -120,18 +120,31 @@ impl Depthwise {
             for px in 0..sx {
                 let phase = (yy % sy) * sx + px;
                 let out = &mut phases[(phase * hq + yy / sy) * wq..][..wq];
-                // Padded columns px, px + sx, ... that fall inside the row.
-                for (c, o) in out.iter_mut().enumerate() {
-                    let xx = c * sx + px;
-                    if xx >= wp {
-                        break;
-                    }
-                    if let Some(v) = xx.checked_sub(self.left).and_then(|x| row.get(x)) {
+                let (first, c0) = self.phase_columns(px);
+                if sx == 1 {
+                    // The row as it is, after the left padding.
+                    let n = self.w.min(wq.saturating_sub(c0));
+                    out[c0..c0 + n].copy_from_slice(&row[..n]);
+                } else {
+                    for (o, v) in out
+                        .iter_mut()
+                        .skip(c0)
+                        .zip(row[first.min(self.w)..].iter().step_by(sx))
+                    {
                         *o = *v;
                     }
                 }
             }
         }
+    }
+
+    /// For phase column `px`: the first input column it holds, and that column's place in the
+    /// phase (input column `x` sits at padded column `x + left = c · sx + px`). Columns a phase
+    /// holds past the padded width are read only by outputs that are dropped.
+    fn phase_columns(&self, px: usize) -> (usize, usize) {
+        let sx = self.stride[1];
+        let first = (px + sx - self.left % sx) % sx;
+        (first, (first + self.left) / sx)
     }
 
     /// `x`'s phases into `buf.phases`.
@@ -159,13 +172,38 @@ impl Depthwise {
         self.split_into(x, buf);
         buf.rows.clear();
         buf.rows.resize(n, 0.0);
+        let (phases, rows) = (&buf.phases, &mut buf.rows);
+        let run = |i: usize, j: usize| {
+            let (phase, at) = self.tap(i, j);
+            (&phases[phase * hq * wq + at..][..n], k[i * self.kw + j])
+        };
+        // Up to three taps of a kernel row per pass over the outputs: a third of the loads and
+        // stores of one tap a pass.
         for i in 0..self.kh {
-            for j in 0..self.kw {
-                let (phase, at) = self.tap(i, j);
-                let src = &buf.phases[phase * hq * wq + at..][..n];
-                let wv = k[i * self.kw + j];
-                for (o, &v) in buf.rows.iter_mut().zip(src) {
-                    *o += v * wv;
+            let mut j = 0;
+            while j < self.kw {
+                match self.kw - j {
+                    1 => {
+                        let (a, wa) = run(i, j);
+                        for (o, &a) in rows.iter_mut().zip(a) {
+                            *o += a * wa;
+                        }
+                        j += 1;
+                    }
+                    2 => {
+                        let ((a, wa), (b, wb)) = (run(i, j), run(i, j + 1));
+                        for ((o, &a), &b) in rows.iter_mut().zip(a).zip(b) {
+                            *o += a * wa + b * wb;
+                        }
+                        j += 2;
+                    }
+                    _ => {
+                        let ((a, wa), (b, wb), (c, wc)) = (run(i, j), run(i, j + 1), run(i, j + 2));
+                        for (((o, &a), &b), &c) in rows.iter_mut().zip(a).zip(b).zip(c) {
+                            *o += a * wa + b * wb + c * wc;
+                        }
+                        j += 3;
+                    }
                 }
             }
         }
@@ -193,7 +231,9 @@ impl Depthwise {
                 }
             }
         }
-        let (hp, wp) = self.padded();
+        // A phase's columns past the padded width hold zeros (only dropped outputs, whose
+        // gradients are zeros, reach them), as do the input's columns no output reads.
+        let (hp, _) = self.padded();
         for (y, dx_row) in dx.chunks_mut(self.w).enumerate() {
             let yy = y + self.top;
             if yy >= hp {
@@ -202,12 +242,15 @@ impl Depthwise {
             for px in 0..sx {
                 let phase = (yy % sy) * sx + px;
                 let src = &buf.phases[(phase * hq + yy / sy) * wq..][..wq];
-                // Input column x sits at padded column x + left = c · sx + px.
-                let first = (px + sx - self.left % sx) % sx;
-                for x in (first..self.w).step_by(sx) {
-                    let xx = x + self.left;
-                    if xx < wp {
-                        dx_row[x] = src[xx / sx];
+                let (first, c0) = self.phase_columns(px);
+                let src = src.get(c0..).unwrap_or_default();
+                if sx == 1 {
+                    let n = self.w.min(src.len());
+                    dx_row[..n].copy_from_slice(&src[..n]);
+                } else {
+                    let dst = dx_row[first.min(self.w)..].iter_mut().step_by(sx);
+                    for (d, v) in dst.zip(src) {
+                        *d = *v;
                     }
                 }
             }
@@ -419,6 +462,10 @@ mod tests {
             (3, 6, 3, 2, [1, 1, 1, 1]),
             (2, 3, 5, 1, [2, 2, 2, 2]),
             (2, 5, 3, 1, [0, 0, 0, 0]),
+            // The last column and row not read by any output; padding on one side only.
+            (2, 8, 3, 2, [0, 0, 0, 0]),
+            (3, 6, 3, 1, [0, 1, 2, 0]),
+            (2, 7, 5, 2, [2, 1, 0, 2]),
         ];
         for (c, s, k, stride, [t, l, b, r]) in cases {
             let conv = Conv2dConfig::new([c, c], [k, k])
