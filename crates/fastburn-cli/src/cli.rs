@@ -45,7 +45,8 @@ pub enum Command {
     Data(data::DataCommand),
     /// Serve a saved model over HTTP: a drawing page, POST /predict, /health, /model.
     Serve(serve::ServeArgs),
-    /// Write a saved model as ONNX, for the runtimes of phones, browsers, C#, Java and C++.
+    /// Write a saved model as ONNX (for the runtimes of phones, browsers, C#, Java and C++), or
+    /// as a static web page that runs it in the browser.
     Export(export::ExportArgs),
 }
 

@@ -159,3 +159,91 @@ fn what_cannot_be_exported_is_one_line() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// `--format web`: without the `web` feature, one line saying how to build it; with it, a
+/// folder that holds anything an export did not write is refused (and left as it was), a
+/// parent that cannot be written is one line, and exporting again replaces an earlier export.
+#[test]
+fn web_exports_refuse_what_they_would_break() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path();
+    let model = dir.join("lin.fbm");
+    let out = fastburn(
+        dir,
+        &[
+            "train",
+            "--model",
+            "linear",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--save",
+            model.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let export = |site: &Path| {
+        let out = fastburn(
+            dir,
+            &[
+                "export",
+                "--format",
+                "web",
+                "--model",
+                model.to_str().unwrap(),
+                site.to_str().unwrap(),
+            ],
+        );
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let one_line_error = |stderr: &str, needle: &str| {
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(needle),
+            "{stderr}"
+        );
+    };
+    let site = dir.join("site");
+    if cfg!(not(feature = "web")) {
+        let (ok, _, stderr) = export(&site);
+        assert!(!ok);
+        one_line_error(&stderr, "cargo build --release --features web");
+        assert!(!site.exists());
+        return;
+    }
+    let (ok, stdout, stderr) = export(&site);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("fastburn_web_bg.wasm"), "{stdout}");
+    let first = std::fs::read(site.join("index.html")).unwrap();
+    // Again into the same folder: replaced whole.
+    std::fs::remove_file(site.join("model.fbm")).unwrap();
+    let (ok, _, stderr) = export(&site);
+    assert!(ok, "{stderr}");
+    assert!(site.join("model.fbm").is_file());
+    assert_eq!(std::fs::read(site.join("index.html")).unwrap(), first);
+    // A folder of the user's own.
+    let mine = dir.join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("notes.txt"), b"keep me").unwrap();
+    let (ok, _, stderr) = export(&mine);
+    assert!(!ok);
+    one_line_error(&stderr, "notes.txt");
+    assert_eq!(std::fs::read(mine.join("notes.txt")).unwrap(), b"keep me");
+    assert_eq!(std::fs::read_dir(&mine).unwrap().count(), 1);
+    // Under a file.
+    std::fs::write(dir.join("a-file"), b"").unwrap();
+    let (ok, _, stderr) = export(&dir.join("a-file").join("site"));
+    assert!(!ok);
+    one_line_error(&stderr, "a-file");
+    // Nothing left beside the outputs.
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".fastburn-web-")
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

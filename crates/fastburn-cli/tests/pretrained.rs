@@ -1,10 +1,13 @@
 //! `fastburn predict` with ImageNet weights from PyTorch: the class of a photo, and one line of
 //! advice for files that are not what `--model` and `--arch` say.
 
+mod binary;
 #[path = "../../fastburn/tests/common/mod.rs"]
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use binary::{crops_folder, fixture};
 use std::process::{Command, Output};
 
 /// `fastburn ARGS` on the CPU.
@@ -31,13 +34,6 @@ fn fastburn_offline(home: &Path, args: &[&str]) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-fn fixture(dir: &str, name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fastburn/tests/fixtures")
-        .join(dir)
-        .join(name)
 }
 
 /// What PyTorch files given the wrong way get: one line with the fix.
@@ -121,29 +117,6 @@ fn predict_names_the_imagenet_class_of_a_photo() {
             stdout.starts_with(&format!("{}: {class} (probability ", photo.display())),
             "{stdout}"
         );
-    }
-}
-
-/// A folder of crops of the two committed photos, in `train/` and `valid/` class folders, as
-/// colour JPEGs and grey PNGs.
-fn crops_folder(root: &Path, per_class: (usize, usize)) {
-    for class in ["cat", "coffee"] {
-        let photo = image::open(fixture("imagenet", &format!("{class}.png"))).unwrap();
-        let (w, h) = (photo.width(), photo.height());
-        for (split, n, offset) in [("train", per_class.0, 0), ("valid", per_class.1, 97)] {
-            let dir = root.join(split).join(class);
-            std::fs::create_dir_all(&dir).unwrap();
-            for i in 0..n {
-                let k = (i * 37 + offset) as u32;
-                let side = w.min(h) * (60 + k % 35) / 100;
-                let (x, y) = ((k * 13) % (w - side + 1), (k * 29) % (h - side + 1));
-                let crop = photo.crop_imm(x, y, side, side);
-                match i % 2 {
-                    0 => crop.to_luma8().save(dir.join(format!("{i}.png"))).unwrap(),
-                    _ => crop.to_rgb8().save(dir.join(format!("{i}.jpg"))).unwrap(),
-                }
-            }
-        }
     }
 }
 

@@ -368,7 +368,7 @@ fn bad_input_gets_a_json_error_and_the_server_keeps_serving() {
             "image/png",
             &bomb,
             413,
-            "the server's limit of 1000000",
+            "more than the limit of 1000000",
         ),
         (
             "header claiming 10^10 pixels",

@@ -31,7 +31,6 @@
 //! ```
 
 pub mod batcher;
-mod decode;
 mod model;
 mod routes;
 
@@ -43,9 +42,9 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 pub use batcher::{BatchError, BatchOptions, Batcher};
-pub use decode::{DecodeError, decode_gray, decode_input};
+pub use fastburn::data::{DecodeError, decode_gray, decode_input};
 pub use model::{InputSize, ServedModel};
-pub use routes::MAX_IMAGES_PER_REQUEST;
+pub use routes::{MAX_IMAGES_PER_REQUEST, PAGE};
 
 /// Why a server could not start or stopped with an error (a client's bad request is never one:
 /// it gets a 4xx answer and the server goes on).

@@ -14,12 +14,13 @@ use tokio::sync::Semaphore;
 use tokio::time::timeout_at;
 
 use crate::batcher::{BatchError, Batcher};
-use crate::decode::{DecodeError, decode_input};
 use crate::model::ServedModel;
+use fastburn::data::{DecodeError, decode_input};
 
 /// The drawing page: HTML, CSS and JS in one file, compiled into the binary (no CDN, works
 /// offline).
-const PAGE: &str = include_str!("page.html");
+/// The drawing page (`GET /`); `fastburn export --format web` writes it with the model inside.
+pub const PAGE: &str = include_str!("page.html");
 
 /// The most images one multipart request may hold.
 pub const MAX_IMAGES_PER_REQUEST: usize = 256;
@@ -199,10 +200,16 @@ async fn predict(State(st): State<Arc<AppState>>, req: Request) -> Result<Respon
                 DecodeError::TooManyPixels { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 _ => StatusCode::BAD_REQUEST,
             };
+            // The library's fact, and what to send instead.
+            let fix = match e {
+                DecodeError::Empty => "",
+                DecodeError::NotImage(_) => "; send one as the body or as multipart field `image`",
+                DecodeError::TooManyPixels { .. } => "; send a smaller image",
+            };
             let msg = if many {
-                format!("image {} of the request: {e}", i + 1)
+                format!("image {} of the request: {e}{fix}", i + 1)
             } else {
-                e.to_string()
+                format!("{e}{fix}")
             };
             ApiError::new(status, msg)
         };

@@ -163,6 +163,15 @@ pub(crate) fn read<M: DeserializeOwned>(
     kind: FileKind,
 ) -> Result<(M, BTreeMap<String, Vec<u8>>)> {
     let bytes = std::fs::read(path).at(path)?;
+    read_bytes(path, kind, &bytes)
+}
+
+/// [`read`] of a file's bytes already in memory (`path` names it in errors).
+pub(crate) fn read_bytes<M: DeserializeOwned>(
+    path: &Path,
+    kind: FileKind,
+    bytes: &[u8],
+) -> Result<(M, BTreeMap<String, Vec<u8>>)> {
     let (header, start) = read_header::<M>(path, kind, &mut &bytes[..])?;
     let mut at = start as usize;
     let mut sections = BTreeMap::new();

@@ -1,7 +1,7 @@
 //! The `fastburn` binary as the tests run it, and what they read off its output.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// `fastburn` with its own cache (`home`), offline (a mirror that does not exist, so
@@ -45,4 +45,35 @@ pub fn predicted(line: &str) -> (String, String) {
         .and_then(|(_, r)| r.split_once(" (probability "))
         .unwrap_or_else(|| panic!("not a prediction: {line}"));
     (class.to_string(), prob.trim_end_matches(')').to_string())
+}
+
+/// A file of the library's test fixtures (`crates/fastburn/tests/fixtures/DIR/NAME`).
+pub fn fixture(dir: &str, name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fastburn/tests/fixtures")
+        .join(dir)
+        .join(name)
+}
+
+/// A folder of crops of the two committed photos, in `train/` and `valid/` class folders, as
+/// colour JPEGs and grey PNGs.
+pub fn crops_folder(root: &Path, per_class: (usize, usize)) {
+    for class in ["cat", "coffee"] {
+        let photo = image::open(fixture("imagenet", &format!("{class}.png"))).unwrap();
+        let (w, h) = (photo.width(), photo.height());
+        for (split, n, offset) in [("train", per_class.0, 0), ("valid", per_class.1, 97)] {
+            let dir = root.join(split).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            for i in 0..n {
+                let k = (i * 37 + offset) as u32;
+                let side = w.min(h) * (60 + k % 35) / 100;
+                let (x, y) = ((k * 13) % (w - side + 1), (k * 29) % (h - side + 1));
+                let crop = photo.crop_imm(x, y, side, side);
+                match i % 2 {
+                    0 => crop.to_luma8().save(dir.join(format!("{i}.png"))).unwrap(),
+                    _ => crop.to_rgb8().save(dir.join(format!("{i}.jpg"))).unwrap(),
+                }
+            }
+        }
+    }
 }

@@ -3,7 +3,6 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use md5::{Digest, Md5};
@@ -142,9 +141,15 @@ fn open_url(url: &str) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
         let len = file.metadata().ok().map(|m| m.len());
         return Ok((Box::new(file), len));
     }
+    http_get(url)
+}
+
+/// An http(s) URL's body and its length when known.
+#[cfg(feature = "http")]
+fn http_get(url: &str) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_connect(Some(Duration::from_secs(15)))
-        .timeout_recv_body(Some(Duration::from_secs(60)))
+        .timeout_connect(Some(std::time::Duration::from_secs(15)))
+        .timeout_recv_body(Some(std::time::Duration::from_secs(60)))
         .build()
         .into();
     let response = agent.get(url).call().map_err(|e| Error::Download {
@@ -154,6 +159,16 @@ fn open_url(url: &str) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
     let body = response.into_body();
     let len = body.content_length();
     Ok((Box::new(body.into_reader()), len))
+}
+
+#[cfg(not(feature = "http"))]
+fn http_get(url: &str) -> Result<(Box<dyn Read + Send>, Option<u64>)> {
+    Err(Error::Download {
+        url: url.to_string(),
+        fault: DownloadFault::Unreachable(
+            "this build of fastburn has no HTTP client (its feature `http` is off)".into(),
+        ),
+    })
 }
 
 /// Read a small text file (a mirror's `SHA256SUMS`) from a URL; `None` if it is not there.

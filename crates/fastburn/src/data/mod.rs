@@ -17,6 +17,7 @@ mod pixel_dataset;
 mod prefetch;
 mod sample;
 mod transforms;
+mod upload;
 mod urls;
 
 pub use archive::{extract_tgz, extract_tgz_from};
@@ -48,4 +49,5 @@ pub use pixel_dataset::PixelDataset;
 pub use prefetch::Prefetch;
 pub use sample::SampleImages;
 pub use transforms::{ItemTfms, Pixels, ResizeMethod};
+pub use upload::{DecodeError, decode_gray, decode_input};
 pub use urls::{DataSet, URLs};

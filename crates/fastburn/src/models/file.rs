@@ -115,7 +115,15 @@ pub fn read_model_info(path: &Path) -> Result<ModelInfo> {
 
 /// The header and the weights' bytes.
 fn read_file(path: &Path) -> Result<(ModelInfo, Vec<u8>)> {
-    let (info, mut sections) = container::read::<ModelInfo>(path, FileKind::Model)?;
+    let sections = container::read::<ModelInfo>(path, FileKind::Model)?;
+    checked(path, sections)
+}
+
+/// The header, checked, and the weights' bytes, from what the container read.
+fn checked(
+    path: &Path,
+    (info, mut sections): (ModelInfo, std::collections::BTreeMap<String, Vec<u8>>),
+) -> Result<(ModelInfo, Vec<u8>)> {
     if let Some(p) = info.problem() {
         return Err(bad(path, p));
     }
@@ -139,7 +147,47 @@ pub fn load_into<M: Model>(model: M, path: &Path) -> Result<(M, ModelInfo)> {
 /// # Ok::<(), fastburn::Error>(())
 /// ```
 pub fn load_model(path: &Path, device: &Device) -> Result<(AnyModel, ModelInfo)> {
-    let (info, weights) = read_file(path)?;
+    build_loaded(path, read_file(path)?, device)
+}
+
+/// [`load_model`] from a model file's bytes already in memory (fetched by a web page, embedded
+/// in a program); `name` is what errors call the file.
+///
+/// ```
+/// use burn::prelude::*;
+/// use fastburn::data::{ItemTfms, ResizeMethod};
+/// use fastburn::models::{Arch, ModelInfo, load_model_bytes, save_model};
+///
+/// let device = Device::flex();
+/// let info = ModelInfo {
+///     arch: Arch::SimpleNet,
+///     vocab: vec!["3".into(), "7".into()],
+///     norm: None,
+///     n_out: 1,
+///     item_tfms: ItemTfms::resize(1, (28, 28), ResizeMethod::Squish),
+///     aug: None,
+/// };
+/// let path = std::env::temp_dir().join("load_model_bytes_doc.fbm");
+/// save_model(&Arch::SimpleNet.build(1, &device), &info, &path)?;
+/// let bytes = std::fs::read(&path)?;
+/// let (_, read) = load_model_bytes(&bytes, &path, &device)?;
+/// assert_eq!(read, info);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn load_model_bytes(
+    bytes: &[u8],
+    name: &Path,
+    device: &Device,
+) -> Result<(AnyModel, ModelInfo)> {
+    let sections = container::read_bytes::<ModelInfo>(name, FileKind::Model, bytes)?;
+    build_loaded(name, checked(name, sections)?, device)
+}
+
+fn build_loaded(
+    path: &Path,
+    (info, weights): (ModelInfo, Vec<u8>),
+    device: &Device,
+) -> Result<(AnyModel, ModelInfo)> {
     let model = info
         .arch
         .build_for(info.item_tfms.channels, info.n_out, device);

@@ -22,7 +22,7 @@ pub use efficientnet::{
     EfficientNet, EfficientNetLite, EfficientNetLiteBody, LITE0_FEATURES, LITE0_IMAGE_SIZE,
     MBConvBlock, efficientnet_lite0,
 };
-pub use file::{ModelInfo, load_into, load_model, read_model_info, save_model};
+pub use file::{ModelInfo, load_into, load_model, load_model_bytes, read_model_info, save_model};
 pub(crate) use file::{load_record_bytes, record_bytes};
 pub use head::FastaiHead;
 pub use imagenet::{ImageNetArch, ImageNetModel, WeightsUrl, imagenet_classes, imagenet_stats};

@@ -10,11 +10,14 @@ use plotters::prelude::*;
 use crate::error::{Error, IoContext, Result};
 
 /// DejaVu Sans Mono, embedded so that plots render the same on every machine.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansMono.ttf");
 
 pub(crate) fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        // plotters has no font registry, nor bitmap files, in WebAssembly (see `draw_to_file`).
+        #[cfg(not(target_arch = "wasm32"))]
         for style in [FontStyle::Normal, FontStyle::Bold] {
             let _ = plotters::style::register_font("sans-serif", style, FONT);
         }
@@ -307,7 +310,11 @@ pub(crate) fn draw_to_file(path: &Path, size: (u32, u32), drawing: &impl Drawing
     };
     match ext {
         "svg" => drawing.draw(SVGBackend::new(tmp.path(), size).into_drawing_area()),
+        #[cfg(not(target_arch = "wasm32"))]
         "png" => drawing.draw(BitMapBackend::new(tmp.path(), size).into_drawing_area()),
+        // A web page has no files to write PNGs to (fastburn-web does not plot).
+        #[cfg(target_arch = "wasm32")]
+        "png" => Err("PNG plots are not drawn in WebAssembly".to_string()),
         _ => {
             return Err(fail("pictures are written as .png or .svg".into()));
         }

@@ -1,26 +1,21 @@
-//! Any uploaded image to the model's input: decoded under limits (a small file may claim a huge
-//! image), composited over black, brought to the model's channels and size as training did.
+//! Any image a user hands over (an upload to `serve`, a file dropped on the exported web page)
+//! to a model's input: decoded under limits (a small file may claim a huge image), composited
+//! over black, brought to the model's channels and size as validation prepared its images.
 
 use std::io::Cursor;
 
 use image::{ImageReader, Limits};
 
-use fastburn::data::{ItemTfms, ResizeMethod};
+use super::{ItemTfms, ResizeMethod};
 
-/// Why an upload cannot be used; each becomes a 4xx answer.
+/// Why an image cannot be used (a server answers each with a 4xx).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     #[error("the image is empty (0 bytes)")]
     Empty,
-    #[error(
-        "not a readable image ({0}); send a PNG, JPEG, GIF, BMP, WebP or TIFF file as the body \
-         or as multipart field `image`"
-    )]
+    #[error("not a readable image ({0}); PNG, JPEG, GIF, BMP, WebP and TIFF files are read")]
     NotImage(String),
-    #[error(
-        "the image is {width}x{height} = {pixels} pixels, more than the server's limit of \
-         {limit}; send a smaller image"
-    )]
+    #[error("the image is {width}x{height} = {pixels} pixels, more than the limit of {limit}")]
     TooManyPixels {
         width: u32,
         height: u32,
@@ -77,8 +72,7 @@ pub fn decode_input(
     limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(64 << 20));
     let mut r = reader()?;
     r.limits(limits);
-    let img =
-        fastburn::data::decode_oriented(r).map_err(|e| DecodeError::NotImage(e.to_string()))?;
+    let img = super::decode_oriented(r).map_err(|e| DecodeError::NotImage(e.to_string()))?;
     Ok(tfms.prepare(&img).data)
 }
 
