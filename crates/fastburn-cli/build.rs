@@ -60,11 +60,15 @@ mod web {
         .arg(&target_dir);
         // This build's own settings are not the browser's: getrandom takes its numbers from the
         // page's crypto, and SIMD128 (every current browser has it) vectorises the kernels.
+        // `cargo clippy` runs this script with clippy as the workspace's compiler: the wasm is
+        // built, not linted, by the plain compiler (else the next plain build makes it again).
         for var in [
             "RUSTFLAGS",
             "CARGO_BUILD_RUSTFLAGS",
             "CARGO_TARGET_DIR",
             "CARGO_BUILD_TARGET",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "CLIPPY_ARGS",
         ] {
             cmd.env_remove(var);
         }
