@@ -235,6 +235,8 @@ fn web_exports_refuse_what_they_would_break() {
     let (ok, _, stderr) = export(&dir.join("a-file").join("site"));
     assert!(!ok);
     one_line_error(&stderr, "a-file");
+    // With the system's reason, not only what failed.
+    assert!(stderr.contains("cannot create it ("), "{stderr}");
     // Nothing left beside the outputs.
     let leftovers: Vec<_> = std::fs::read_dir(dir)
         .unwrap()

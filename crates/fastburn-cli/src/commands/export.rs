@@ -130,7 +130,8 @@ window.fastburnLocal = (() => {
     /// An `out` that exists must be an earlier export (only these files), which it replaces.
     #[cfg(feature = "web")]
     pub fn export(model: &Path, info: &ModelInfo, out: &Path) -> anyhow::Result<()> {
-        use anyhow::Context;
+        // The binary prints an error's outermost message only: the OS's reason goes into it.
+        let fail = |what: String| move |e: std::io::Error| anyhow::anyhow!("{what} ({e})");
         const NAMES: [&str; 4] = [
             "index.html",
             "model.fbm",
@@ -139,7 +140,7 @@ window.fastburnLocal = (() => {
         ];
         if out.exists() {
             let foreign = std::fs::read_dir(out)
-                .with_context(|| format!("{}: cannot list it", out.display()))?
+                .map_err(fail(format!("{}: cannot list it", out.display())))?
                 .filter_map(|e| e.ok())
                 .find(|e| !NAMES.iter().any(|n| e.file_name() == *n));
             if let Some(f) = foreign {
@@ -156,25 +157,25 @@ window.fastburnLocal = (() => {
             _ => Path::new("."),
         };
         std::fs::create_dir_all(parent)
-            .with_context(|| format!("{}: cannot create it", parent.display()))?;
+            .map_err(fail(format!("{}: cannot create it", parent.display())))?;
         let tmp = tempfile::Builder::new()
             .prefix(".fastburn-web-")
             .tempdir_in(parent)
-            .with_context(|| format!("{}: cannot write in it", parent.display()))?;
+            .map_err(fail(format!("{}: cannot write in it", parent.display())))?;
         let write = |name: &str, bytes: &[u8]| {
             std::fs::write(tmp.path().join(name), bytes)
-                .with_context(|| format!("{}: cannot write {name}", parent.display()))
+                .map_err(fail(format!("{}: cannot write {name}", parent.display())))
         };
         write("index.html", page().as_bytes())?;
         let model_bytes =
-            std::fs::read(model).with_context(|| format!("{}: cannot read it", model.display()))?;
+            std::fs::read(model).map_err(fail(format!("{}: cannot read it", model.display())))?;
         write("model.fbm", &model_bytes)?;
         for (name, bytes) in FILES {
             write(name, bytes)?;
         }
         if out.exists() {
             std::fs::remove_dir_all(out)
-                .with_context(|| format!("{}: cannot replace it", out.display()))?;
+                .map_err(fail(format!("{}: cannot replace it", out.display())))?;
         }
         let tmp = tmp.keep();
         #[cfg(unix)]
@@ -182,8 +183,10 @@ window.fastburnLocal = (() => {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755));
         }
-        std::fs::rename(&tmp, out)
-            .with_context(|| format!("{}: cannot move the folder into place", out.display()))?;
+        std::fs::rename(&tmp, out).map_err(fail(format!(
+            "{}: cannot move the folder into place",
+            out.display()
+        )))?;
         let total: usize = model_bytes.len() + FILES.iter().map(|(_, b)| b.len()).sum::<usize>();
         println!(
             "wrote {} ({:.1} MB): index.html, model.fbm ({} for {} classes {:?}), \
