@@ -276,6 +276,28 @@ fn prediction_times(page: &mut Page, file: &Path) -> String {
     )
 }
 
+/// `fastburn serve --model MODEL` on a free loopback port (`fastburn` as `cmd` runs it): the
+/// running server and its address as it prints it.
+fn serve(mut cmd: Command, model: &Path) -> (Killed, String) {
+    let mut server = cmd
+        .args(["serve", "--addr", "127.0.0.1:0", "--model"])
+        .arg(model)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let server = Killed(server);
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (server, base)
+}
+
 #[test]
 fn draw_a_digit_and_see_the_prediction() {
     let Some(chromium) = find_chromium() else {
@@ -285,22 +307,7 @@ fn draw_a_digit_and_see_the_prediction() {
     let dir = tempfile::tempdir().unwrap();
     let model = trained_model(dir.path());
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_fastburn"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--model"])
-        .arg(&model)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _server = Killed(server);
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let (_server, base) = serve(Command::new(env!("CARGO_BIN_EXE_fastburn")), &model);
 
     let (mut page, _browser) = open_page(&chromium, dir.path(), &format!("{base}/"));
 
@@ -665,7 +672,7 @@ fn exported_fine_tuned_model_predicts_photos_as_fastburn_predict() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let data = dir.path().join("photos");
-    binary::crops_folder(&data, (8, 2));
+    common::crops_folder(&data, (8, 2));
     let model = dir.path().join("photos.fbm");
     let out = binary::fastburn(
         &home,
@@ -761,22 +768,7 @@ fn exported_fine_tuned_model_predicts_photos_as_fastburn_predict() {
     eprintln!("web page (efficientnet-lite0, 96x96), one photo in WebAssembly: first {times}");
 
     // The same model behind `fastburn serve`, asked from its own page.
-    let mut server = binary::command(&home)
-        .args(["serve", "--addr", "127.0.0.1:0", "--model"])
-        .arg(&model)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _server = Killed(server);
-    let served = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let (_server, served) = serve(binary::command(&home), &model);
     let (mut page, _browser) =
         open_page(&chromium, &dir.path().join("serve"), &format!("{served}/"));
     page.wait_for("document.querySelectorAll('#bars .bar').length === 2", 30);

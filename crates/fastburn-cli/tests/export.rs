@@ -102,21 +102,7 @@ fn what_cannot_be_exported_is_one_line() {
     let not_model = dir.join("photo.fbm");
     std::fs::write(&not_model, b"\x89PNG\r\n").unwrap();
     // A model to write into a place that cannot be written.
-    let model = dir.join("lin.fbm");
-    let out = fastburn(
-        dir,
-        &[
-            "train",
-            "--model",
-            "linear",
-            "--epochs",
-            "1",
-            "--quiet",
-            "--save",
-            model.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let model = linear_model(dir);
     let blocker = dir.join("a-file");
     std::fs::write(&blocker, b"").unwrap();
     let unwritable = blocker.join("model.onnx");
@@ -167,21 +153,7 @@ fn what_cannot_be_exported_is_one_line() {
 fn web_exports_refuse_what_they_would_break() {
     let home = tempfile::tempdir().unwrap();
     let dir = home.path();
-    let model = dir.join("lin.fbm");
-    let out = fastburn(
-        dir,
-        &[
-            "train",
-            "--model",
-            "linear",
-            "--epochs",
-            "1",
-            "--quiet",
-            "--save",
-            model.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let model = linear_model(dir);
     let export = |site: &Path| {
         let out = fastburn(
             dir,
@@ -248,4 +220,24 @@ fn web_exports_refuse_what_they_would_break() {
         })
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// The chapter's linear model, trained one epoch by the binary and saved as `DIR/lin.fbm`.
+fn linear_model(dir: &Path) -> std::path::PathBuf {
+    let model = dir.join("lin.fbm");
+    let out = fastburn(
+        dir,
+        &[
+            "train",
+            "--model",
+            "linear",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--save",
+            model.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    model
 }

@@ -7,7 +7,8 @@ mod common;
 
 use std::path::Path;
 
-use binary::{crops_folder, fixture};
+use binary::fixture;
+use common::crops_folder;
 use std::process::{Command, Output};
 
 /// `fastburn ARGS` on the CPU.

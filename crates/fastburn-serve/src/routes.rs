@@ -9,13 +9,14 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::time::timeout_at;
 
 use crate::batcher::{BatchError, Batcher};
 use crate::model::ServedModel;
 use fastburn::data::{DecodeError, decode_input};
+use fastburn::models::prediction_json;
 
 /// The drawing page: HTML, CSS and JS in one file, compiled into the binary (no CDN, works
 /// offline).
@@ -225,7 +226,7 @@ async fn predict(State(st): State<Arc<AppState>>, req: Request) -> Result<Respon
     })?;
     let answers: Vec<Value> = probs
         .iter()
-        .map(|p| answer(st.model.classes(), p))
+        .map(|p| prediction_json(st.model.classes(), p))
         .collect();
     let body = if many {
         Value::Array(answers)
@@ -350,20 +351,4 @@ fn body_error(status: StatusCode, text: String, max_body: usize) -> String {
     } else {
         text
     }
-}
-
-/// `{"class": "7", "probability": 0.998, "probabilities": {"3": 0.002, "7": 0.998}}`.
-fn answer(classes: &[String], probs: &[f32]) -> Value {
-    let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
-    let name = |i: usize| classes.get(i).cloned().unwrap_or_else(|| i.to_string());
-    let all: Map<String, Value> = probs
-        .iter()
-        .enumerate()
-        .map(|(i, &p)| (name(i), json!(p)))
-        .collect();
-    json!({
-        "class": name(best),
-        "probability": probs.get(best).copied().unwrap_or(0.0),
-        "probabilities": all,
-    })
 }

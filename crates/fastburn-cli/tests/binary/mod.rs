@@ -54,26 +54,3 @@ pub fn fixture(dir: &str, name: &str) -> PathBuf {
         .join(dir)
         .join(name)
 }
-
-/// A folder of crops of the two committed photos, in `train/` and `valid/` class folders, as
-/// colour JPEGs and grey PNGs.
-pub fn crops_folder(root: &Path, per_class: (usize, usize)) {
-    for class in ["cat", "coffee"] {
-        let photo = image::open(fixture("imagenet", &format!("{class}.png"))).unwrap();
-        let (w, h) = (photo.width(), photo.height());
-        for (split, n, offset) in [("train", per_class.0, 0), ("valid", per_class.1, 97)] {
-            let dir = root.join(split).join(class);
-            std::fs::create_dir_all(&dir).unwrap();
-            for i in 0..n {
-                let k = (i * 37 + offset) as u32;
-                let side = w.min(h) * (60 + k % 35) / 100;
-                let (x, y) = ((k * 13) % (w - side + 1), (k * 29) % (h - side + 1));
-                let crop = photo.crop_imm(x, y, side, side);
-                match i % 2 {
-                    0 => crop.to_luma8().save(dir.join(format!("{i}.png"))).unwrap(),
-                    _ => crop.to_rgb8().save(dir.join(format!("{i}.jpg"))).unwrap(),
-                }
-            }
-        }
-    }
-}

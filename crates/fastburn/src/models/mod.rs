@@ -335,6 +335,28 @@ pub fn trainable_params<M: Module>(module: &M) -> usize {
     count.total
 }
 
+/// One image's answer as `fastburn serve` and the exported web page give it, classes by name (by
+/// index for an output `classes` does not name), in the model's order:
+///
+/// ```
+/// let a = fastburn::models::prediction_json(&["3".into(), "7".into()], &[0.25, 0.75]);
+/// assert_eq!(a.to_string(), r#"{"class":"7","probability":0.75,"probabilities":{"3":0.25,"7":0.75}}"#);
+/// ```
+pub fn prediction_json(classes: &[String], probs: &[f32]) -> serde_json::Value {
+    let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
+    let name = |i: usize| classes.get(i).cloned().unwrap_or_else(|| i.to_string());
+    let all: serde_json::Map<String, serde_json::Value> = probs
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| (name(i), serde_json::json!(p)))
+        .collect();
+    serde_json::json!({
+        "class": name(best),
+        "probability": probs.get(best).copied().unwrap_or(0.0),
+        "probabilities": all,
+    })
+}
+
 /// Class probabilities from raw outputs, one row per item, as fastai's `get_preds` gives them:
 /// the softmax over classes, or for a single output (the chapter's 3-vs-7 models) the sigmoid
 /// as `[1 - p, p]`, so that label 1 ("3") has probability `p`.
