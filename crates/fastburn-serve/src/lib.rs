@@ -103,7 +103,7 @@ impl Default for ServeOptions {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         ServeOptions {
             max_body: 10 * 1024 * 1024,
-            max_pixels: 24_000_000,
+            max_pixels: fastburn::data::MAX_PIXELS,
             batch: BatchOptions {
                 max_batch: 64,
                 max_wait: Duration::ZERO,

@@ -5,8 +5,8 @@
 //! `wasm32-unknown-unknown` and bound to JavaScript by wasm-bindgen, beside the page and the
 //! model file; the page loads the model's bytes, makes a [`WebModel`] and asks it what
 //! `GET /model` and `POST /predict` answer on a server, in the same JSON. Nothing else of
-//! fastburn is here: no server, no downloads, no threads (the browser's main thread runs the
-//! forward pass).
+//! fastburn is here: no server, no downloads; the forward pass runs on the page's one thread
+//! (rayon is compiled in, through fastburn and Burn, but has no threads to spread over).
 //!
 //! The same code runs natively, which is how `cargo test` checks it:
 //!
@@ -22,14 +22,10 @@ use burn::prelude::*;
 use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
 
-use fastburn::data::{ItemTfms, Normalize, decode_input};
+use fastburn::data::{ItemTfms, MAX_PIXELS, Normalize, decode_input};
 use fastburn::models::{
     AnyModel, Model, ModelInfo, load_model_bytes, prediction_json, probabilities,
 };
-
-/// The largest image the page decodes (the limit `fastburn serve` has by default): a small file
-/// may claim a huge image.
-pub const MAX_PIXELS: u64 = 40_000_000;
 
 /// A model loaded for inference in the page: in eval mode, on Flex without autodiff.
 #[wasm_bindgen]
@@ -108,6 +104,7 @@ impl WebModel {
             size: Some((height, width)),
             ..self.info.item_tfms.clone()
         };
+        // The limit `serve` has by default: a small file may claim a huge image.
         let pixels = decode_input(image, MAX_PIXELS, &tfms).map_err(|e| e.to_string())?;
         let x = Normalize::to_inputs(self.info.norm.as_ref(), &pixels, channels, height * width);
         let x = Tensor::<4>::from_data(

@@ -49,5 +49,5 @@ pub use pixel_dataset::PixelDataset;
 pub use prefetch::Prefetch;
 pub use sample::SampleImages;
 pub use transforms::{ItemTfms, Pixels, ResizeMethod};
-pub use upload::{DecodeError, decode_gray, decode_input};
+pub use upload::{DecodeError, MAX_PIXELS, decode_gray, decode_input};
 pub use urls::{DataSet, URLs};

@@ -24,6 +24,10 @@ pub enum DecodeError {
     },
 }
 
+/// The most pixels an image may have by default (`serve`'s `--max-pixels`, the web page's
+/// limit): a 24-megapixel photo, the size of a good camera's.
+pub const MAX_PIXELS: u64 = 24_000_000;
+
 /// Decode `bytes` (any format the `image` crate has enabled) into the model's input: `tfms`'
 /// channels and size (planar, 0..=255), prepared as validation prepared the training images.
 ///
