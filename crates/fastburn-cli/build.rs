@@ -33,8 +33,11 @@ mod web {
                 crates.join(dir).join("Cargo.toml").display()
             );
         }
-        let lock = crates.parent().expect("the workspace").join("Cargo.lock");
-        println!("cargo:rerun-if-changed={}", lock.display());
+        // The workspace's manifest too: its dependencies' features are the page's.
+        let workspace = crates.parent().expect("the workspace");
+        for file in ["Cargo.lock", "Cargo.toml"] {
+            println!("cargo:rerun-if-changed={}", workspace.join(file).display());
+        }
 
         // OUT_DIR is <profile dir>/build/<crate>-<hash>/out: the wasm build goes beside the
         // profile folders.

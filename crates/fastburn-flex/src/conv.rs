@@ -18,7 +18,7 @@ use burn::tensor::Tensor;
 use crate::counters::count;
 use crate::cpu_conv::{self, Geometry};
 use crate::interop::{FlexAutodiff, flex_tensor, floats, plain, tracked};
-use rayon::prelude::*;
+use crate::par::prelude::*;
 
 /// `conv.forward(x)`, computed here when `x` and the kernel are f32 on Flex, with or without
 /// autodiff; `None` for anything else (another backend or dtype, a bias, groups other than one

@@ -20,7 +20,7 @@
 //! avoids the column matrix altogether; this keeps Burn's NCHW tensors.
 //! Checked against the definition here and against Burn's convolution in `conv.rs`'s tests.
 
-use rayon::prelude::*;
+use crate::par::prelude::*;
 
 /// The SIMD level the CPU convolutions' matrix products run at on this machine. `gemm` picks its
 /// kernels at run time; fastburn builds it without its AVX-512 kernels (`x86-v4`), which made
@@ -143,7 +143,7 @@ const TILE_COLUMNS: usize = 256;
 /// Images per tile: whole images (so a tile's input gradient touches images no other tile does),
 /// about `TILE_COLUMNS` columns, and at least two tiles per thread when the batch allows.
 fn images_per_tile(g: &Geometry) -> usize {
-    let threads = rayon::current_num_threads().max(1);
+    let threads = crate::par::current_num_threads().max(1);
     (TILE_COLUMNS / g.positions())
         .min(g.n.div_ceil(2 * threads))
         .clamp(1, g.n)
@@ -170,9 +170,15 @@ pub(crate) fn product(
     // Not zeroed first: with `read_dst = false` gemm writes every element without reading any
     // (its kernels branch on alpha = 0), and zeroing a large result cost a serial memset.
     let mut dst: Vec<f32> = Vec::with_capacity(m * n);
+    #[cfg(feature = "parallel")]
     let parallelism = if parallel && m * n * k >= 192 * 192 * 192 {
         gemm::Parallelism::Rayon(0)
     } else {
+        gemm::Parallelism::None
+    };
+    #[cfg(not(feature = "parallel"))]
+    let parallelism = {
+        let _ = parallel; // one thread: nothing to spread over
         gemm::Parallelism::None
     };
     // SAFETY: the asserts above keep every index gemm computes from these strides in bounds;

@@ -13,7 +13,7 @@
 //! `batch_norm.rs`'s tests.
 
 use crate::cpu_conv::zeros;
-use rayon::prelude::*;
+use crate::par::prelude::*;
 
 /// Shapes: `n` images of `c` channels of `hw` values each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

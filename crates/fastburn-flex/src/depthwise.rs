@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 
+use crate::par::prelude::*;
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
@@ -25,7 +26,6 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
-use rayon::prelude::*;
 
 use crate::counters::count;
 use crate::interop::{FlexAutodiff, flex_tensor, floats, plain, tracked};

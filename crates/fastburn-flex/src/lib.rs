@@ -11,7 +11,9 @@
 //! - [`batch_norm`]: training BatchNorm fused with the ReLU (and a ResNet block's residual add)
 //!   that follows it, updating the running statistics as PyTorch does;
 //! - [`step_in_place`]: an optimizer's update on the parameter's own buffer;
-//! - [`keep_freed_memory`]: glibc's allocator keeps the step's freed buffers for the next step.
+//! - [`keep_freed_memory`]: glibc's allocator keeps the step's freed buffers for the next step;
+//! - [`par`]: rayon's parallel loops, which run sequentially without the `parallel` feature
+//!   (WebAssembly's one thread).
 //!
 //! Every entry point answers `None` (or hands its input back) when its inputs are not f32
 //! tensors on Flex: the caller then runs Burn's own op, which is how the GPU backends run.
@@ -28,6 +30,7 @@ mod cpu_norm;
 mod depthwise;
 mod interop;
 mod norm;
+pub mod par;
 mod step;
 #[doc(hidden)]
 pub mod testing;

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::model::ServedModel;
+use fastburn::models::Predictor;
 
 /// One request's images and where to send their class probabilities.
 struct Job {
@@ -70,10 +70,7 @@ impl Worker {
 
 impl Batcher {
     /// Start the inference thread for `model`.
-    pub fn start(
-        model: Arc<ServedModel>,
-        opts: BatchOptions,
-    ) -> std::io::Result<(Batcher, Worker)> {
+    pub fn start(model: Arc<Predictor>, opts: BatchOptions) -> std::io::Result<(Batcher, Worker)> {
         let (tx, rx) = mpsc::channel(opts.queue.max(1));
         let handle = std::thread::Builder::new()
             .name("fastburn-inference".into())
@@ -110,7 +107,7 @@ impl Batcher {
 }
 
 /// The inference thread's loop: take what is waiting, run it, answer, until every sender is gone.
-fn run(model: &ServedModel, mut rx: mpsc::Receiver<Job>, opts: BatchOptions) {
+fn run(model: &Predictor, mut rx: mpsc::Receiver<Job>, opts: BatchOptions) {
     // A small runtime of this thread's own, only to wait on the queue with a timeout.
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -152,7 +149,7 @@ fn run(model: &ServedModel, mut rx: mpsc::Receiver<Job>, opts: BatchOptions) {
 }
 
 /// One forward pass per `max_batch` images over all the jobs' images, then each job its rows.
-fn answer(model: &ServedModel, jobs: Vec<Job>, max_batch: usize) {
+fn answer(model: &Predictor, jobs: Vec<Job>, max_batch: usize) {
     let mut images = Vec::new();
     let mut replies = Vec::new();
     for job in jobs {

@@ -12,9 +12,9 @@
 //! In a program with its own tokio runtime:
 //!
 //! ```no_run
-//! use fastburn_serve::{ServeOptions, ServedModel, serve};
+//! use fastburn_serve::{ServeOptions, Predictor, serve};
 //! # async fn run() -> Result<(), fastburn_serve::Error> {
-//! let model = ServedModel::load(std::path::Path::new("model.fbm"))?;
+//! let model = Predictor::load(std::path::Path::new("model.fbm"))?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await.unwrap();
 //! serve(listener, model, ServeOptions::default(), std::future::pending()).await
 //! # }
@@ -23,15 +23,14 @@
 //! Or on a runtime of its own until Ctrl-C or SIGTERM, as `fastburn serve` does:
 //!
 //! ```no_run
-//! use fastburn_serve::{ServeOptions, ServedModel, serve_until_signal};
-//! let model = ServedModel::load(std::path::Path::new("model.fbm"))?;
+//! use fastburn_serve::{ServeOptions, Predictor, serve_until_signal};
+//! let model = Predictor::load(std::path::Path::new("model.fbm"))?;
 //! let addr = "127.0.0.1:8000".parse().unwrap();
 //! serve_until_signal(addr, model, ServeOptions::default(), |at| println!("on http://{at}"))?;
 //! # Ok::<(), fastburn_serve::Error>(())
 //! ```
 
 pub mod batcher;
-mod model;
 mod routes;
 
 use std::future::Future;
@@ -43,7 +42,8 @@ use tokio::sync::Semaphore;
 
 pub use batcher::{BatchError, BatchOptions, Batcher};
 pub use fastburn::data::{DecodeError, decode_gray, decode_input};
-pub use model::{InputSize, ServedModel};
+// The model type the server answers with is the library's, shared with the exported web page.
+pub use fastburn::models::{InputSize, Predictor};
 pub use routes::{MAX_IMAGES_PER_REQUEST, PAGE};
 
 /// Why a server could not start or stopped with an error (a client's bad request is never one:
@@ -120,7 +120,7 @@ impl Default for ServeOptions {
 /// in flight finish (for up to `opts.shutdown_grace`), stop the inference thread and return.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    model: ServedModel,
+    model: Predictor,
     opts: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
@@ -176,7 +176,7 @@ pub async fn serve(
 /// accepts connections.
 pub fn serve_until_signal(
     addr: SocketAddr,
-    model: ServedModel,
+    model: Predictor,
     opts: ServeOptions,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<()> {

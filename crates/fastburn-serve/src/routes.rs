@@ -14,8 +14,8 @@ use tokio::sync::Semaphore;
 use tokio::time::timeout_at;
 
 use crate::batcher::{BatchError, Batcher};
-use crate::model::ServedModel;
 use fastburn::data::{DecodeError, decode_input};
+use fastburn::models::Predictor;
 use fastburn::models::prediction_json;
 
 /// The drawing page: HTML, CSS and JS in one file, compiled into the binary (no CDN, works
@@ -28,7 +28,7 @@ pub const MAX_IMAGES_PER_REQUEST: usize = 256;
 
 /// What every handler shares.
 pub struct AppState {
-    pub model: Arc<ServedModel>,
+    pub model: Arc<Predictor>,
     pub batcher: Batcher,
     pub max_pixels: u64,
     /// Bounds how many uploads are decoded at once: decoding a large photo takes memory in
@@ -101,19 +101,7 @@ async fn health(State(st): State<Arc<AppState>>) -> axum::Json<Value> {
 }
 
 async fn model_info(State(st): State<Arc<AppState>>) -> axum::Json<Value> {
-    let m = &st.model;
-    let norm = m
-        .info
-        .norm
-        .as_ref()
-        .map(|n| json!({ "mean": n.mean, "std": n.std }));
-    axum::Json(json!({
-        "architecture": m.arch(),
-        "classes": m.classes(),
-        "input": m.input_size(),
-        "normalization": norm,
-        "parameters": m.params,
-    }))
+    axum::Json(st.model.describe())
 }
 
 async fn not_found(req: Request) -> ApiError {

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fastburn_serve::{BatchOptions, ServeOptions, ServedModel, serve_until_signal};
+use fastburn_serve::{BatchOptions, Predictor, ServeOptions, serve_until_signal};
 
 /// The server's own defaults (`ServeOptions::default()`), which the options below start from.
 fn defaults() -> ServeOptions {
@@ -68,7 +68,7 @@ fn parse_size(s: &str) -> std::result::Result<usize, String> {
 }
 
 pub fn run(cfg: &fastburn::data::Config, args: &ServeArgs) -> anyhow::Result<()> {
-    let model = ServedModel::load_on(&args.model, &cfg.device()?)?;
+    let model = Predictor::load_on(&args.model, &cfg.device()?)?;
     let opts = ServeOptions {
         max_body: args.max_body,
         max_pixels: args.max_pixels,

@@ -4,9 +4,9 @@
 //! brightness and contrast change in logit space (so pixels stay in 0..=1). Everything is drawn
 //! from a seeded rng per item, so a batch is augmented in parallel and still reproducibly.
 
+use fastburn_flex::par::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rayon::prelude::*;
 
 type Mat3 = [[f64; 3]; 3];
 const IDENTITY: Mat3 = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];

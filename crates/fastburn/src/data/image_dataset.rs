@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 
 use burn::prelude::*;
+use fastburn_flex::par::prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rayon::prelude::*;
 
 use super::augment::AugTransforms;
 use super::dataloader::{Dataset, ImageBatch};

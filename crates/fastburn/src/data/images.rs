@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::tensor::{DType, TensorCreationOptions};
-use rayon::prelude::*;
+use fastburn_flex::par::prelude::*;
 
 use crate::error::{Error, IoContext, PathKind, Result};
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::Gradients;
-use rayon::prelude::*;
+use fastburn_flex::par::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::models::Model;

@@ -8,6 +8,7 @@ mod file;
 mod head;
 mod imagenet;
 mod linear;
+mod predictor;
 mod pytorch;
 mod resnet;
 mod simple_cnn;
@@ -27,6 +28,7 @@ pub(crate) use file::{load_record_bytes, record_bytes};
 pub use head::FastaiHead;
 pub use imagenet::{ImageNetArch, ImageNetModel, WeightsUrl, imagenet_classes, imagenet_stats};
 pub use linear::{LinearModel, linear};
+pub use predictor::{InputSize, Predictor};
 pub use pytorch::{StateDict, load_state_dict, load_state_dict_as};
 pub use resnet::{
     BasicBlock, ResNet, ResNetBody, ResNetDepth, TorchvisionResNet, resnet18, resnet34, resnet50,
