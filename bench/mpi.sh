@@ -9,6 +9,8 @@
 #   DATA_DIR   a folder holding mnist_sample.tgz (default: $FASTBURN_SHARED_DATA, ../shared/data);
 #              without it the embedded 1,400-image sample is used
 #   EPOCHS     epochs of each run (default 1)
+#   SEEDS      instead: accuracy over these seeds ("1 2 3 4 5 6"), 1 process x 2 threads against
+#              2 ranks x 1 thread, one after the other per seed (no timing, no cost model)
 #
 # Needs Open MPI (Debian: openmpi-bin libopenmpi-dev libclang-dev).
 set -euo pipefail
@@ -30,6 +32,17 @@ trap 'rm -rf "$work"' EXIT
 export FASTBURN_HOME="$work/home" FASTBURN_DATA_URL="file:///nonexistent" NO_COLOR=1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 args=(train --model resnet18 --epochs "$epochs" --seed 1 "${data_args[@]}")
+
+if [ -n "${SEEDS:-}" ]; then
+  for s in $SEEDS; do
+    seeded=(train --model resnet18 --epochs "$epochs" --seed "$s" "${data_args[@]}")
+    one=$(RAYON_NUM_THREADS=2 "$bin" "${seeded[@]}" 2>&1 | grep -o 'final accuracy [0-9.]*')
+    two=$(mpirun --bind-to core -np 2 -x RAYON_NUM_THREADS=1 "$bin" "${seeded[@]}" 2>&1 \
+      | grep -o 'final accuracy [0-9.]*')
+    echo "seed $s | 1 process x 2 threads: $one | 2 ranks x 1 thread: $two"
+  done
+  exit 0
+fi
 
 # time LABEL COMMAND...: wall seconds of the run and its epoch table's time column.
 timed() {
