@@ -481,6 +481,8 @@ impl<M: Model> Learner<M> {
         // smaller than the ranks) computes on the batch's first item with weight 0.
         let (rank, ranks) = (self.rank(), self.world_size());
         let mut weights = Vec::with_capacity(batches.len());
+        // One seed per batch, for its items (on the worker) and its random layers (here).
+        let mut seeds = Vec::with_capacity(batches.len());
         let jobs: Vec<(Vec<usize>, u64)> = batches
             .into_iter()
             .enumerate()
@@ -494,7 +496,9 @@ impl<M: Model> Learner<M> {
                         false => idx[part].to_vec(),
                     };
                 }
-                (idx, self.batch_seed(data_epoch, i))
+                let seed = self.batch_seed(data_epoch, i);
+                seeds.push(seed);
+                (idx, seed)
             })
             .collect();
         let mut prepared = Prefetch::new(self.dls.train.dataset.clone(), jobs, PREFETCH);
@@ -507,7 +511,7 @@ impl<M: Model> Learner<M> {
             fit.pct_train = fit.train_iter as f64 / fit.total_train_iter.max(1) as f64;
             // Random layers (dropout) draw from a generator seeded per batch, so a run resumed
             // at any batch draws what the uninterrupted run drew.
-            device.seed(self.batch_seed(data_epoch, i));
+            device.seed(seeds[i - skip]);
             (fit.xb, fit.yb) = (Some(xb), Some(yb));
             let weight = weights.get(i - skip).copied().unwrap_or(1.0);
             let c = self.one_batch(order, fit, weight)?;
