@@ -379,15 +379,19 @@ fn draw_a_digit_and_see_the_prediction() {
         15,
     );
     page.wait_for("!document.getElementById('preview').hidden", 5);
+    // The drawing's thumbnail ("what the model sees") does not stand for the photo.
+    let seen_hidden = "document.getElementById('seen').hidden";
+    assert_eq!(page.eval(seen_hidden), json!(true));
     let times = prediction_times(&mut page, &three);
     eprintln!("serve, round trip of POST /predict from the page: first {times}");
 
-    // Clear empties the prediction and the bars.
+    // Clear empties the prediction and the bars, and shows the drawing's thumbnail again.
     page.eval("document.getElementById('clear').click()");
     assert_eq!(
         page.eval("document.getElementById('prediction').textContent"),
         ""
     );
+    assert_eq!(page.eval(seen_hidden), json!(false));
 }
 
 /// A static file host on loopback for the exported folder (what GitHub Pages or nginx would be):
