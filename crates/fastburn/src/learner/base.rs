@@ -456,11 +456,7 @@ impl<M: Model> Learner<M> {
 
     /// The device the model's parameters are on.
     pub fn device(&self) -> Device {
-        self.model
-            .devices()
-            .into_iter()
-            .next()
-            .unwrap_or_else(Device::flex)
+        crate::models::device_of(&self.model)
     }
 
     /// One epoch's training batches, from batch `skip` on (a resumed run).

@@ -2,7 +2,6 @@
 //! training's random crops and augmentation, and blend their average with the plain prediction.
 //! A model that has seen the object from many crops and angles is less thrown by one view of it.
 
-use burn::prelude::*;
 use image::DynamicImage;
 
 use super::base::Learner;
@@ -128,11 +127,7 @@ pub fn predict_tta<M: Model>(
     beta: f64,
     seed: u64,
 ) -> Result<Vec<f32>> {
-    let device = model
-        .devices()
-        .into_iter()
-        .next()
-        .unwrap_or_else(Device::flex);
+    let device = crate::models::device_of(model);
     let tfms = info.item_tfms.clone();
     let size = tfms.out_dims(img.height() as usize, img.width() as usize);
     let ds = ImageDataset {

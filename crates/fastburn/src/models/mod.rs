@@ -207,17 +207,35 @@ pub fn classify<M: Model>(
     img: &crate::data::Pixels,
 ) -> (usize, f32) {
     let (c, h, w) = (img.channels, img.height, img.width);
-    let x = crate::data::Normalize::to_inputs(norm, &img.data, c, h * w);
-    // Where the model's weights are (the CPU, or a GPU with the cuda/wgpu features).
-    let device = model
+    let probs =
+        predict_pixels(model, norm, &img.data, [1, c, h, w], &device_of(model)).swap_remove(0);
+    let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
+    (best, probs[best])
+}
+
+/// Class probabilities for `n` images of `c x h x w` planar bytes (0..=255), one forward pass on
+/// `device`: pixels / 255, then `norm`, as the model was trained. One row per image.
+/// [`classify`] and [`Predictor`] both answer through it, so they cannot prepare inputs apart.
+pub(crate) fn predict_pixels<M: Model>(
+    model: &M,
+    norm: Option<&crate::data::Normalize>,
+    pixels: &[u8],
+    [n, c, h, w]: [usize; 4],
+    device: &Device,
+) -> Vec<Vec<f32>> {
+    let x = crate::data::Normalize::to_inputs(norm, pixels, c, h * w);
+    let x = Tensor::<4>::from_data(TensorData::new(x, [n, c, h, w]), device);
+    probabilities(model.forward(x))
+}
+
+/// Where a module's weights are: the CPU, or a GPU with the cuda/wgpu features (Flex for a
+/// module without parameters).
+pub(crate) fn device_of<M: Module>(module: &M) -> Device {
+    module
         .devices()
         .into_iter()
         .next()
-        .unwrap_or_else(Device::flex);
-    let x = Tensor::<4>::from_data(TensorData::new(x, [1, c, h, w]), &device);
-    let probs = probabilities(model.forward(x)).swap_remove(0);
-    let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
-    (best, probs[best])
+        .unwrap_or_else(Device::flex)
 }
 
 impl Model for AnyModel {

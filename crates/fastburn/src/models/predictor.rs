@@ -8,9 +8,9 @@ use burn::module::Module;
 use burn::prelude::*;
 use serde_json::{Value, json};
 
-use super::{AnyModel, Model, ModelInfo, load_model, load_model_bytes, probabilities};
+use super::{AnyModel, ModelInfo, device_of, load_model, load_model_bytes, predict_pixels};
 use crate::Result;
-use crate::data::{DecodeError, ItemTfms, Normalize, decode_input};
+use crate::data::{DecodeError, ItemTfms, decode_input};
 
 /// The size of image a model takes: `channels x height x width`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -66,11 +66,7 @@ impl Predictor {
     pub fn new(model: AnyModel, info: ModelInfo) -> Predictor {
         let model = model.valid();
         let params = model.num_params();
-        let device = model
-            .devices()
-            .into_iter()
-            .next()
-            .unwrap_or_else(Device::flex);
+        let device = device_of(&model);
         Predictor {
             model,
             device,
@@ -115,12 +111,14 @@ impl Predictor {
             width,
         } = self.input_size();
         let pixels: Vec<u8> = images.concat();
-        let x = Normalize::to_inputs(self.info.norm.as_ref(), &pixels, channels, height * width);
-        let x = Tensor::<4>::from_data(
-            TensorData::new(x, [images.len(), channels, height, width]),
+        let shape = [images.len(), channels, height, width];
+        predict_pixels(
+            &self.model,
+            self.info.norm.as_ref(),
+            &pixels,
+            shape,
             &self.device,
-        );
-        probabilities(self.model.forward(x))
+        )
     }
 
     /// Class probabilities for one image file's bytes (PNG, JPEG, ...), decoded under
