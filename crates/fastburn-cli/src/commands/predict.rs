@@ -72,7 +72,7 @@ pub fn run(cfg: &Config, args: &PredictArgs) -> anyhow::Result<()> {
             ..info.clone()
         };
         let probs = predict_tta(&model, &info, &img, TTA_N, TTA_BETA, 42)?;
-        let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
+        let best = fastburn::models::argmax(&probs);
         (best, probs[best])
     } else {
         classify(&model, info.norm.as_ref(), &tfms.prepare(&img))

@@ -7,7 +7,7 @@ use image::DynamicImage;
 use super::base::Learner;
 use crate::data::{Dataset, ImageDataset, Items};
 use crate::error::Result;
-use crate::models::{Model, ModelInfo, probabilities};
+use crate::models::{Model, ModelInfo, argmax, device_of, probabilities};
 
 /// Class probabilities per item and each item's target (fastai's `preds, targs`).
 #[derive(Debug, Clone, PartialEq)]
@@ -19,7 +19,7 @@ pub struct Preds {
 impl Preds {
     /// Each item's most probable class (the first of equals).
     pub fn classes(&self) -> Vec<usize> {
-        self.probs.iter().map(|p| best(p)).collect()
+        self.probs.iter().map(|p| argmax(p)).collect()
     }
 
     /// The fraction of items whose most probable class is their target (fastai's
@@ -33,10 +33,6 @@ impl Preds {
             .count();
         right as f32 / self.targets.len().max(1) as f32
     }
-}
-
-fn best(p: &[f32]) -> usize {
-    (0..p.len()).fold(0, |b, i| if p[i] > p[b] { i } else { b })
 }
 
 /// `beta · mean(augmented) + (1 − beta) · plain`, per item and class (fastai's blend).
@@ -127,7 +123,7 @@ pub fn predict_tta<M: Model>(
     beta: f64,
     seed: u64,
 ) -> Result<Vec<f32>> {
-    let device = crate::models::device_of(model);
+    let device = device_of(model);
     let tfms = info.item_tfms.clone();
     let size = tfms.out_dims(img.height() as usize, img.width() as usize);
     let ds = ImageDataset {

@@ -209,8 +209,18 @@ pub fn classify<M: Model>(
     let (c, h, w) = (img.channels, img.height, img.width);
     let probs =
         predict_pixels(model, norm, &img.data, [1, c, h, w], &device_of(model)).swap_remove(0);
-    let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
+    let best = argmax(&probs);
     (best, probs[best])
+}
+
+/// The index of the largest value (the first of equals; 0 for an empty slice): a prediction's
+/// class from its probabilities.
+///
+/// ```
+/// assert_eq!(fastburn::models::argmax(&[0.1, 0.7, 0.2]), 1);
+/// ```
+pub fn argmax(p: &[f32]) -> usize {
+    (0..p.len()).fold(0, |b, i| if p[i] > p[b] { i } else { b })
 }
 
 /// Class probabilities for `n` images of `c x h x w` planar bytes (0..=255), one forward pass on
@@ -363,7 +373,7 @@ pub fn trainable_params<M: Module>(module: &M) -> usize {
 /// assert_eq!(a.to_string(), r#"{"class":"7","probability":0.75,"probabilities":{"3":0.25,"7":0.75}}"#);
 /// ```
 pub fn prediction_json(classes: &[String], probs: &[f32]) -> serde_json::Value {
-    let best = (0..probs.len()).fold(0, |b, i| if probs[i] > probs[b] { i } else { b });
+    let best = argmax(probs);
     let name = |i: usize| classes.get(i).cloned().unwrap_or_else(|| i.to_string());
     let all: serde_json::Map<String, serde_json::Value> = probs
         .iter()
