@@ -475,7 +475,10 @@ fn resnet18_learns_a_little_and_interpretation_adds_up() {
     let dls = ImageDataLoaders::from_folder(&embedded_sample().unwrap(), &opts, &dev).unwrap();
     let mut learn = vision_learner(dls, resnet18, &dev);
     learn.quiet(true);
-    learn.fit_one_cycle(2, 0.01).unwrap();
+    // The device's random numbers are shared with the tests running beside this one, so the
+    // initial weights differ from run to run. At 0.01 one CI run spiked to a smoothed loss of
+    // 2.2 and ended above its first batch's; at 0.003 three runs went from 0.97-1.84 to 0.40-0.48.
+    learn.fit_one_cycle(2, 0.003).unwrap();
     let train_losses = &learn.recorder().losses;
     assert!(
         train_losses.last().unwrap() < &train_losses[0],
