@@ -32,6 +32,13 @@ fn photos(tfms: &ItemTfms) -> Vec<Pixels> {
         .collect()
 }
 
+/// The device's random numbers come from one generator, shared by every test running beside
+/// this one, and Burn draws a parameter when it is first read, not when it is built. A model built
+/// while another test draws would get other weights on each run (and one CI run in three, an
+/// EfficientNet whose rounding reached 1.005e-4): so models are built one at a time, each from
+/// seed 7 to its last draw.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A model of `arch` whose BatchNorm layers are not at their initial values but as a trained
 /// model's are: scales and shifts spread out, running statistics those of views of the photos
 /// (one training pass with momentum 1). So every exported number matters, and even an untrained deep
@@ -43,6 +50,9 @@ fn model(
     info: &ModelInfo,
     size: (usize, usize),
 ) -> AnyModel {
+    // Held until the model's every parameter has been drawn (the calibration pass below reads
+    // them all): see RNG.
+    let _rng = RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let dev = fastburn::device();
     dev.seed(7);
     let mut model = arch
