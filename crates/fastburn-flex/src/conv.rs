@@ -61,7 +61,10 @@ pub fn conv2d(conv: &Conv2d, x: &Tensor<4>) -> Option<Tensor<4>> {
         let (y, _) = cpu_conv::forward(&floats(&x), &floats(&weight), &g, false);
         Tensor::from_primitive::<Flex>(flex_tensor(y, &[g.n, g.c_out, g.oh, g.ow]))
     };
-    count(|c| c.conv += 1);
+    count(|c| {
+        c.conv += 1;
+        c.pointwise += usize::from(g.pointwise());
+    });
     Some(out)
 }
 
@@ -344,24 +347,31 @@ mod tests {
     }
 
     /// Same forward values and gradients as Burn's `Conv2d::forward` for ResNet's kinds of
-    /// convolution (3x3 stride 1 and 2, the 7x7/2 stem, the 1x1/2 shortcut), with a batch that
-    /// does not split evenly between threads.
+    /// convolution (3x3 stride 1 and 2, the 7x7/2 stem, the 1x1/2 shortcut) and the 1x1/1 ones
+    /// of EfficientNet and ResNet-50 (the pointwise path), with a batch that does not split
+    /// evenly between threads.
     #[test]
     fn matches_burns_conv2d_forward_and_gradients() {
         let dev = Device::flex().autodiff();
         dev.seed(7);
-        for (c_in, c_out, k, stride) in [(3, 4, 3, 1), (3, 5, 3, 2), (2, 4, 7, 2), (4, 6, 1, 2)] {
+        let cases = [
+            (3, 4, 3, 1),
+            (3, 5, 3, 2),
+            (2, 4, 7, 2),
+            (4, 6, 1, 2),
+            (4, 6, 1, 1),
+        ];
+        for (c_in, c_out, k, stride) in cases {
             let conv = conv(c_in, c_out, k, stride, &dev);
             let x = Tensor::<4>::random([5, c_in, 9, 9], Distribution::Normal(0.0, 1.0), &dev);
             let out = conv.forward(x.clone()).dims();
             let r = Tensor::<4>::random(out, Distribution::Normal(0.0, 1.0), &dev);
-            let before = crate::fast_paths().conv;
+            let before = crate::fast_paths();
             let ours = run(fast, &conv, &x, &r);
-            assert_eq!(
-                crate::fast_paths().conv,
-                before + 1,
-                "the batched convolution ran"
-            );
+            let after = crate::fast_paths();
+            assert_eq!(after.conv, before.conv + 1, "the batched convolution ran");
+            let pointwise = usize::from(k == 1 && stride == 1);
+            assert_eq!(after.pointwise, before.pointwise + pointwise);
             let burns = run(|c, x| c.forward(x), &conv, &x, &r);
             let case = format!("{c_in}->{c_out} {k}x{k}/{stride}");
             assert!(max_diff(&ours.0, &burns.0) < 1e-5, "{case}: output");

@@ -12,6 +12,9 @@ use std::cell::Cell;
 pub struct FastPaths {
     /// Convolutions computed as batched matrix products (forward passes, on Flex).
     pub conv: usize,
+    /// Of those, 1x1 convolutions at stride 1 computed as products image by image, where the
+    /// tensors are (no column matrix).
+    pub pointwise: usize,
     /// Convolutions with a single output position computed over their live taps.
     pub single_position: usize,
     /// Depthwise convolutions (one group per channel) computed plane by plane.
@@ -28,6 +31,7 @@ pub struct FastPaths {
 thread_local! {
     static COUNTS: Cell<FastPaths> = const { Cell::new(FastPaths {
         conv: 0,
+        pointwise: 0,
         single_position: 0,
         depthwise: 0,
         norm: 0,

@@ -22,14 +22,15 @@
 
 use crate::par::prelude::*;
 
-/// The SIMD level the CPU convolutions' matrix products run at on this machine. `gemm` picks its
-/// kernels at run time; fastburn builds it without its AVX-512 kernels (`x86-v4`), which made
-/// the ResNet-18 step no faster on Zen 4 (bench/README.md), so AVX2 and AVX-512 machines run the
-/// same AVX2+FMA code.
+/// The SIMD level the CPU convolutions' matrix products and the kernels' own loops run at on
+/// this machine. `gemm` picks its kernels at run time, the loops are dispatched the same way
+/// (`simd.rs`); fastburn builds gemm without its AVX-512 kernels (`x86-v4`), which made the
+/// ResNet-18 step no faster on Zen 4 (bench/README.md), so AVX2 and AVX-512 machines run the same
+/// AVX2+FMA code.
 pub fn simd_level() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        if crate::simd::avx2_fma() {
             return "x86-64-v3 (AVX2+FMA)";
         }
         "x86-64 (SSE2)"
@@ -108,6 +109,16 @@ impl Geometry {
         self.stride == [1, 1] && self.oh == self.h && self.ow == self.w
     }
 
+    /// A 1x1 kernel at stride 1 without padding (EfficientNet's expansions and projections, a
+    /// ResNet-50 Bottleneck's outer convolutions): see [`pointwise_forward`].
+    pub(crate) fn pointwise(&self) -> bool {
+        self.kh == 1
+            && self.kw == 1
+            && self.stride == [1, 1]
+            && self.pad == [0, 0]
+            && (self.oh, self.ow) == (self.h, self.w)
+    }
+
     /// The output columns `lo..hi` whose input column `ox · sx + kj - left` is inside the image.
     fn valid_run(&self, kj: usize) -> (usize, usize) {
         let (sx, left) = (self.stride[1], self.pad[1]);
@@ -159,17 +170,43 @@ pub(crate) fn product(
     rhs_strides: (isize, isize),
     parallel: bool,
 ) -> Vec<f32> {
-    let extent = |(cs, rs): (isize, isize), rows: usize, cols: usize| {
-        (rows.max(1) - 1) * rs.unsigned_abs() + (cols.max(1) - 1) * cs.unsigned_abs() + 1
-    };
-    assert!(lhs.len() >= extent(lhs_strides, m, k));
-    assert!(rhs.len() >= extent(rhs_strides, k, n));
     if k == 0 {
         return vec![0.0; m * n];
     }
     // Not zeroed first: with `read_dst = false` gemm writes every element without reading any
     // (its kernels branch on alpha = 0), and zeroing a large result cost a serial memset.
     let mut dst: Vec<f32> = Vec::with_capacity(m * n);
+    product_into(
+        &mut dst.spare_capacity_mut()[..m * n],
+        false,
+        (m, n, k),
+        (lhs, lhs_strides),
+        (rhs, rhs_strides),
+        parallel,
+    );
+    // SAFETY: `product_into` wrote all m·n elements.
+    unsafe { dst.set_len(m * n) };
+    dst
+}
+
+/// `dst = lhs[m, k] · rhs[k, n]` (row-major `[m, n]`), or `dst += ...` with `accumulate`; each
+/// operand given by (column stride, row stride). Without `accumulate` `dst` may be uninitialised:
+/// every element is written, none read.
+fn product_into(
+    dst: &mut [std::mem::MaybeUninit<f32>],
+    accumulate: bool,
+    (m, n, k): (usize, usize, usize),
+    (lhs, lhs_strides): (&[f32], (isize, isize)),
+    (rhs, rhs_strides): (&[f32], (isize, isize)),
+    parallel: bool,
+) {
+    let extent = |(cs, rs): (isize, isize), rows: usize, cols: usize| {
+        (rows.max(1) - 1) * rs.unsigned_abs() + (cols.max(1) - 1) * cs.unsigned_abs() + 1
+    };
+    assert!(lhs.len() >= extent(lhs_strides, m, k));
+    assert!(rhs.len() >= extent(rhs_strides, k, n));
+    assert_eq!(dst.len(), m * n);
+    assert!(k > 0);
     #[cfg(feature = "parallel")]
     let parallelism = if parallel && m * n * k >= 192 * 192 * 192 {
         gemm::Parallelism::Rayon(0)
@@ -182,33 +219,100 @@ pub(crate) fn product(
         gemm::Parallelism::None
     };
     // SAFETY: the asserts above keep every index gemm computes from these strides in bounds;
-    // `dst` is a fresh row-major m x n allocation that aliases nothing, which gemm only writes
-    // (`read_dst` false), every element of it, before `set_len` exposes it.
+    // `dst` is an exclusive row-major m x n slice, which gemm reads only with `accumulate` (when
+    // the caller has initialised it) and otherwise only writes, every element of it.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst.as_mut_ptr().cast::<f32>(),
             1,
             n as isize,
-            false,
+            accumulate,
             lhs.as_ptr(),
             lhs_strides.0,
             lhs_strides.1,
             rhs.as_ptr(),
             rhs_strides.0,
             rhs_strides.1,
-            0.0,
+            if accumulate { 1.0 } else { 0.0 },
             1.0,
             false,
             false,
             false,
             parallelism,
         );
-        dst.set_len(m * n);
     }
-    dst
+}
+
+/// A 1x1 convolution at stride 1 without padding is, image by image, one product
+/// `y_b[c_out, h·w] = w[c_out, c_in] · x_b[c_in, h·w]`, with both operands where they already
+/// are: no column matrix (which would be a copy of the input), no copy of the output from
+/// (channel, image) order back to NCHW. The images go to rayon's threads; with fewer images than
+/// threads, the products spread instead.
+fn pointwise_forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
+    let (p, ci, co) = (g.positions(), g.c_in, g.c_out);
+    let spread = g.n < crate::par::current_num_threads();
+    let mut y: Vec<f32> = Vec::with_capacity(g.n * co * p);
+    y.spare_capacity_mut()
+        .par_chunks_mut(co * p)
+        .zip(x.par_chunks(ci * p))
+        .for_each(|(y_b, x_b)| {
+            let (w, x_b) = ((weight, (1, ci as isize)), (x_b, (1, p as isize)));
+            product_into(y_b, false, (co, p, ci), w, x_b, spread);
+        });
+    // SAFETY: every image's products wrote all of its c_out·h·w values.
+    unsafe { y.set_len(g.n * co * p) };
+    y
+}
+
+/// The gradients of [`pointwise_forward`], each only when asked: the input's image by image
+/// (`dx_b = wᵀ · dy_b`, the transpose by strides), the kernel's `dw = Σ_b dy_b · x_bᵀ` with its
+/// rows split among the threads and the images summed in order (the same result however threads
+/// took the rows).
+fn pointwise_backward(
+    dy: &[f32],
+    x: &[f32],
+    weight: &[f32],
+    g: &Geometry,
+    want: (bool, bool),
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let (p, ci, co) = (g.positions(), g.c_in, g.c_out);
+    let threads = crate::par::current_num_threads();
+    let spread = g.n < threads;
+    let dx = want.0.then(|| {
+        let mut dx: Vec<f32> = Vec::with_capacity(g.n * ci * p);
+        dx.spare_capacity_mut()
+            .par_chunks_mut(ci * p)
+            .zip(dy.par_chunks(co * p))
+            .for_each(|(dx_b, dy_b)| {
+                let (wt, dy_b) = ((weight, (ci as isize, 1)), (dy_b, (1, p as isize)));
+                product_into(dx_b, false, (ci, p, co), wt, dy_b, spread);
+            });
+        // SAFETY: every image's product wrote all of its c_in·h·w values.
+        unsafe { dx.set_len(g.n * ci * p) };
+        dx
+    });
+    let dw = want.1.then(|| {
+        let rows = co.div_ceil(2 * threads).max(1);
+        let mut dw: Vec<f32> = Vec::with_capacity(co * ci);
+        dw.spare_capacity_mut()
+            .par_chunks_mut(rows * ci)
+            .enumerate()
+            .for_each(|(t, dw_rows)| {
+                let (r0, m) = (t * rows, dw_rows.len() / ci);
+                for b in 0..g.n {
+                    let dy_rows = (&dy[(b * co + r0) * p..], (1, p as isize));
+                    let x_t = (&x[b * ci * p..][..ci * p], (p as isize, 1));
+                    product_into(dw_rows, b > 0, (m, ci, p), dy_rows, x_t, false);
+                }
+            });
+        // SAFETY: the first image's product wrote all c_out·c_in values (n ≥ 1: Geometry).
+        unsafe { dw.set_len(co * ci) };
+        dw
+    });
+    (dx, dw)
 }
 
 /// `vec![0.0; len]`, zeroed by every core when large. The layers' outputs and gradients are
@@ -353,6 +457,9 @@ pub(crate) fn forward(
 ) -> (Vec<f32>, Option<Columns>) {
     assert_eq!(x.len(), g.n * g.c_in * g.h * g.w);
     assert_eq!(weight.len(), g.c_out * g.k());
+    if g.pointwise() {
+        return (pointwise_forward(x, weight, g), None);
+    }
     let (p, k, per) = (g.positions(), g.k(), images_per_tile(g));
     let keep = keep && k * g.n * p <= KEEP_COLUMNS_MAX;
     let one_tile = per == g.n;
@@ -400,6 +507,9 @@ pub(crate) fn backward(
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     let (p, k, per) = (g.positions(), g.k(), images_per_tile(g));
     assert_eq!(dy.len(), g.n * g.c_out * p);
+    if g.pointwise() {
+        return pointwise_backward(dy, x, weight, g, want);
+    }
     // With stride 1 and "same" padding the input gradient is itself such a convolution, of the
     // output gradient with the kernel flipped and its channels swapped: one product with the
     // long dimension (c_out·kh·kw) as the sum, instead of a product into the columns (summing over
@@ -566,6 +676,9 @@ mod tests {
             ([2, 1, 9, 8], [3, 1, 7, 7], [2, 2], [3, 3, 3, 3]),
             ([2, 4, 6, 6], [3, 4, 1, 1], [2, 2], [0, 0, 0, 0]),
             ([1, 2, 5, 7], [2, 2, 2, 3], [1, 2], [0, 1, 1, 2]),
+            // Pointwise (1x1, stride 1, no padding): products where the tensors are.
+            ([3, 5, 4, 3], [6, 5, 1, 1], [1, 1], [0, 0, 0, 0]),
+            ([1, 7, 2, 5], [3, 7, 1, 1], [1, 1], [0, 0, 0, 0]),
         ];
         for (xs, ws, stride, pad) in cases {
             let g = Geometry::new(xs, ws, stride, pad).unwrap();
@@ -580,7 +693,8 @@ mod tests {
             let (dx, dw) = backward(&r, &x, None, &w, &g, (true, true));
             // With the kept columns: the same gradients.
             let (dx2, dw2) = backward(&r, &x, kept.as_ref(), &w, &g, (true, true));
-            assert!(kept.is_some());
+            // A pointwise convolution reads its input where it is: no columns to keep.
+            assert_eq!(kept.is_some(), !g.pointwise(), "{g:?}");
             assert_eq!((&dx, &dw), (&dx2, &dw2));
             let (dx, dw) = (dx.unwrap(), dw.unwrap());
             // dX[i] = <conv(e_i, w), r>, dW[j] = <conv(x, e_j), r>.

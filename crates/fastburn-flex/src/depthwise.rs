@@ -29,6 +29,7 @@ use burn::tensor::Tensor;
 
 use crate::counters::count;
 use crate::interop::{FlexAutodiff, flex_tensor, floats, plain, tracked};
+use crate::simd::vectorized;
 
 /// The shapes of one depthwise convolution.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -107,6 +108,7 @@ impl Depthwise {
     /// `ox + j / sx`: for every tap, all outputs read one contiguous run of a phase (outputs
     /// kept `wq` apart per row; the columns past `ow` are computed and dropped). So every loop
     /// below is a long unit-stride one, whatever the stride and however small the map.
+    #[inline(always)]
     fn split(&self, x: &[f32], phases: &mut [f32]) {
         let [sy, sx] = self.stride;
         let (hp, _) = self.padded();
@@ -148,6 +150,7 @@ impl Depthwise {
     }
 
     /// `x`'s phases into `buf.phases`.
+    #[inline(always)]
     fn split_into(&self, x: &[f32], buf: &mut Buffers) {
         let (hq, wq) = self.phase_dims();
         buf.phases
@@ -156,6 +159,7 @@ impl Depthwise {
     }
 
     /// The output gradient `dy` into `buf.rows`, `wq` apart per row, 0 in the dropped columns.
+    #[inline(always)]
     fn rows_from(&self, dy: &[f32], buf: &mut Buffers) {
         let wq = self.phase_dims().1;
         buf.rows.clear();
@@ -166,6 +170,7 @@ impl Depthwise {
     }
 
     /// `out` (one output plane) = the depthwise convolution of one input plane with its kernel.
+    #[inline(always)]
     fn forward_plane(&self, x: &[f32], k: &[f32], out: &mut [f32], buf: &mut Buffers) {
         let (hq, wq) = self.phase_dims();
         let n = self.oh * wq;
@@ -214,6 +219,7 @@ impl Depthwise {
 
     /// One plane's input gradient: each output gradient spread back over the taps, in the
     /// phases, then the phases put back together.
+    #[inline(always)]
     fn input_grad_plane(&self, dy: &[f32], k: &[f32], dx: &mut [f32], buf: &mut Buffers) {
         let [sy, sx] = self.stride;
         let (hq, wq) = self.phase_dims();
@@ -261,6 +267,7 @@ impl Depthwise {
     /// product of the output gradient with the tap's run of the input's phase. The products are
     /// summed in 8 lanes and the lanes at the end: one running scalar sum would be a chain of
     /// dependent additions the compiler may not turn into vector ones.
+    #[inline(always)]
     fn kernel_grad_plane(&self, x: &[f32], dy: &[f32], dk: &mut [f32], buf: &mut Buffers) {
         let (hq, wq) = self.phase_dims();
         let n = self.oh * wq;
@@ -284,7 +291,11 @@ impl Depthwise {
             .for_each_init(Buffers::default, |buf, (p, out)| {
                 let ch = p % self.c;
                 let x = &x[p * plane..(p + 1) * plane];
-                self.forward_plane(x, &k[ch * taps..(ch + 1) * taps], out, buf);
+                let k = &k[ch * taps..(ch + 1) * taps];
+                vectorized(
+                    #[inline(always)]
+                    || self.forward_plane(x, k, out, buf),
+                );
             });
         out
     }
@@ -298,7 +309,11 @@ impl Depthwise {
             .for_each_init(Buffers::default, |buf, (p, dx)| {
                 let ch = p % self.c;
                 let dy = &dy[p * out_plane..(p + 1) * out_plane];
-                self.input_grad_plane(dy, &k[ch * taps..(ch + 1) * taps], dx, buf);
+                let k = &k[ch * taps..(ch + 1) * taps];
+                vectorized(
+                    #[inline(always)]
+                    || self.input_grad_plane(dy, k, dx, buf),
+                );
             });
         dx
     }
@@ -318,7 +333,10 @@ impl Depthwise {
                         &x[p * plane..(p + 1) * plane],
                         &dy[p * out_plane..(p + 1) * out_plane],
                     );
-                    self.kernel_grad_plane(x, dy, dk, buf);
+                    vectorized(
+                        #[inline(always)]
+                        || self.kernel_grad_plane(x, dy, dk, buf),
+                    );
                 }
             });
         dk
@@ -335,7 +353,7 @@ struct Buffers {
 }
 
 /// `Σ a·b` in 8 lanes.
-#[inline]
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));

@@ -6,12 +6,15 @@
 //! (docs/speed.md has the measurements), each as a Burn custom autodiff op:
 //!
 //! - [`conv2d`]: a convolution as matrix products over tiles of whole images (`cpu_conv.rs`'s
-//!   kernels), and a convolution with one output position as one product over the taps that
+//!   kernels; a 1x1 one at stride 1 as one product per image, where the tensors are), and a
+//!   convolution with one output position as one product over the taps that
 //!   touch the input; a depthwise convolution (EfficientNet's, MobileNet's) plane by plane;
 //! - [`batch_norm`]: training BatchNorm fused with the ReLU (and a ResNet block's residual add)
 //!   that follows it, updating the running statistics as PyTorch does;
 //! - [`step_in_place`]: an optimizer's update on the parameter's own buffer;
 //! - [`keep_freed_memory`]: glibc's allocator keeps the step's freed buffers for the next step;
+//! - the kernels' own loops compiled a second time for AVX2+FMA, chosen at run time
+//!   (`simd.rs`), as `gemm` chooses its kernels;
 //! - [`par`]: rayon's parallel loops, which run sequentially without the `parallel` feature
 //!   (WebAssembly's one thread).
 //!
@@ -31,6 +34,7 @@ mod depthwise;
 mod interop;
 mod norm;
 pub mod par;
+mod simd;
 mod step;
 #[doc(hidden)]
 pub mod testing;
