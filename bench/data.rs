@@ -100,6 +100,7 @@ fn cpu() -> String {
 fn main() -> fastburn::Result<()> {
     // The allocator setting of the `fastburn` binary, so the bench times what users run.
     fastburn_flex::keep_freed_memory();
+    fastburn_flex::par::join_thread_pool();
     println!("cpu: {}", cpu());
     let dev = device();
     dev.seed(42);

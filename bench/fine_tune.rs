@@ -24,8 +24,10 @@ fn main() -> fastburn::Result<()> {
     let (dir, weights) = (PathBuf::from(&args[0]), PathBuf::from(&args[1]));
     let num = |i: usize| args[i].parse::<usize>().expect("a number");
     let (epochs, size, bs) = (num(2), num(3), num(4));
-    // As the command line does for training (fastburn_flex::keep_freed_memory says why).
+    // As the command line does for training (fastburn_flex::keep_freed_memory and
+    // fastburn_flex::par::join_thread_pool say why).
     fastburn_flex::keep_freed_memory();
+    fastburn_flex::par::join_thread_pool();
     for seed in args[5..].iter().map(|s| s.parse::<u64>().expect("a seed")) {
         let dev = fastburn::device();
         dev.seed(seed);

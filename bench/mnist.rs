@@ -26,6 +26,7 @@ fn split(dir: &std::path::Path, train: bool, dev: &Device) -> fastburn::Result<T
 fn main() -> fastburn::Result<()> {
     // The allocator setting of the `fastburn` binary, so the bench times what users run.
     fastburn_flex::keep_freed_memory();
+    fastburn_flex::par::join_thread_pool();
     let a: Vec<String> = std::env::args().collect();
     let dir = std::path::PathBuf::from(&a[1]);
     let epochs: usize = a[2].parse().unwrap();

@@ -197,6 +197,7 @@ fn bn_check(root: &std::path::Path, seed: u64) -> fastburn::Result<String> {
 fn main() -> fastburn::Result<()> {
     // The allocator setting of the `fastburn` binary, so the bench times what users run.
     fastburn_flex::keep_freed_memory();
+    fastburn_flex::par::join_thread_pool();
     let root =
         PathBuf::from(std::env::args().nth(1).expect(
             "usage: bench_resnet DATA_DIR [steps|epoch [SEED [DATA_SEED]]|bn-check [SEED]]",

@@ -57,6 +57,7 @@ fn fit<M: Model>(
 fn main() -> fastburn::Result<()> {
     // The allocator setting of the `fastburn` binary, so the bench times what users run.
     fastburn_flex::keep_freed_memory();
+    fastburn_flex::par::join_thread_pool();
     let root = PathBuf::from(
         std::env::args()
             .nth(1)

@@ -18,6 +18,10 @@ fn main() -> ExitCode {
         // Training frees and re-allocates the same large buffers every step: keep them (see
         // `fastburn_flex::keep_freed_memory`). A server or a one-off command gains nothing.
         fastburn_flex::keep_freed_memory();
+        // And this thread, which drives the steps, works in the parallel loops it starts instead
+        // of sleeping through each (`fastburn_flex::par::join_thread_pool`). Not for `serve`,
+        // whose requests' loops are started by the server's threads.
+        fastburn_flex::par::join_thread_pool();
     }
     // One of several ranks of an MPI job (mpirun, srun): joined here, left when `main` returns.
     let _job = match launch::start(matches!(command, Some(Command::Train(_)))) {

@@ -18,6 +18,47 @@ pub fn current_num_threads() -> usize {
     1
 }
 
+/// Makes the calling thread one of the threads of rayon's global pool (its first), for a program
+/// that trains on this thread.
+///
+/// A parallel loop started by a thread outside the pool hands all of its work to the pool and
+/// sleeps until the pool wakes it: two thread switches for each of the thousands of parallel
+/// loops in a training step (58,000 switches in 4 s of `fine_tune(3)` of EfficientNet-Lite0 here),
+/// and on a 2-core machine one thread more than cores. From a thread of the pool the loop runs its
+/// first half on that thread while another takes the rest, as OpenMP's master thread does in
+/// PyTorch's loops (7,000 switches, the same run about 7% faster: bench/README.md).
+///
+/// Call it at the top of a program that trains, before anything uses rayon (the `fastburn`
+/// binary does for its training commands). Answers whether it took effect: not when rayon's
+/// global pool exists already, nor when the pool would have one thread (one CPU, or
+/// `RAYON_NUM_THREADS=1`): the calling thread runs rayon's work only while it waits in a parallel
+/// loop, so another thread's loops need a thread of rayon's own. Without the `parallel` feature
+/// (WebAssembly's one thread), nothing to join: false.
+///
+/// ```
+/// // A doc test runs in its own process: nothing used rayon before this line.
+/// assert!(fastburn_flex::par::join_thread_pool() || fastburn_flex::par::current_num_threads() == 1);
+/// ```
+pub fn join_thread_pool() -> bool {
+    #[cfg(feature = "parallel")]
+    {
+        // rayon's own default: RAYON_NUM_THREADS when set to a number above 0, else the CPUs.
+        let threads = std::env::var("RAYON_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        threads >= 2
+            && rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .use_current_thread()
+                .build_global()
+                .is_ok()
+    }
+    #[cfg(not(feature = "parallel"))]
+    false
+}
+
 /// rayon's method names over std's sequential iterators.
 #[cfg(not(feature = "parallel"))]
 pub mod prelude {
