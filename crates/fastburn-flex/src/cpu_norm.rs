@@ -293,33 +293,44 @@ pub(crate) fn backward(
                 #[inline(always)]
                 || {
                     for ch in 0..s.c {
-                        let [k, mg, mgx, mu] = coef[ch];
                         let at = (b * s.c + ch) * s.hw;
-                        let (out, dy, x) = (
+                        input_grad_plane(
                             &mut dxi[ch * s.hw..][..s.hw],
                             &dy[at..at + s.hw],
                             &x[at..at + s.hw],
+                            y.map(|(y, hi)| (&y[at..at + s.hw], hi)),
+                            coef[ch],
                         );
-                        match y {
-                            Some((y, hi)) => {
-                                for (((o, &d), &xi), &yi) in
-                                    out.iter_mut().zip(dy).zip(x).zip(&y[at..at + s.hw])
-                                {
-                                    let gi = if passes(yi, hi) { d } else { 0.0 };
-                                    *o = k * (gi - mg - (xi - mu) * mgx);
-                                }
-                            }
-                            None => {
-                                for ((o, &d), &xi) in out.iter_mut().zip(dy).zip(x) {
-                                    *o = k * (d - mg - (xi - mu) * mgx);
-                                }
-                            }
-                        }
                     }
                 },
             )
         });
     (dx, dgamma, dbeta)
+}
+
+/// One plane of the input's gradient, `k · (g - mg - (x - mean) · mgx)` with `[k, mg, mgx, mean]`
+/// its channel's coefficients and g = `dy` where the clamp `(y, hi)` passed it.
+#[inline(always)]
+fn input_grad_plane(
+    out: &mut [f32],
+    dy: &[f32],
+    x: &[f32],
+    y: Option<(&[f32], f32)>,
+    [k, mg, mgx, mu]: [f32; 4],
+) {
+    match y {
+        Some((y, hi)) => {
+            for (((o, &d), &xi), &yi) in out.iter_mut().zip(dy).zip(x).zip(y) {
+                let gi = if passes(yi, hi) { d } else { 0.0 };
+                *o = k * (gi - mg - (xi - mu) * mgx);
+            }
+        }
+        None => {
+            for ((o, &d), &xi) in out.iter_mut().zip(dy).zip(x) {
+                *o = k * (d - mg - (xi - mu) * mgx);
+            }
+        }
+    }
 }
 
 /// `dy` where `y > 0`, else 0: the gradient through a ReLU (of a residual added before it).
