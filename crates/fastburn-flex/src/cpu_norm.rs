@@ -96,13 +96,13 @@ fn gradient_sums(dy: &[f32], x: &[f32], y: Option<(&[f32], f32)>, mean: f32) -> 
                 .zip(y[..body].chunks_exact(8));
             for ((d, xs), ys) in chunks {
                 for l in 0..8 {
-                    let g = if passes(ys[l], hi) { d[l] } else { 0.0 };
+                    let g = gated(d[l], ys[l], hi);
                     sg[l] += f64::from(g);
                     sgx[l] += f64::from(g * (xs[l] - mean));
                 }
             }
             for i in body..dy.len() {
-                let g = if passes(y[i], hi) { dy[i] } else { 0.0 };
+                let g = gated(dy[i], y[i], hi);
                 tg += f64::from(g);
                 tgx += f64::from(g * (x[i] - mean));
             }
@@ -237,11 +237,15 @@ fn normalized_plane(
     }
 }
 
-/// Whether the gradient passes a clamp to `[0, hi]` whose output is `y`: not where it clipped.
+/// `g` where the clamp to `[0, hi]` whose output is `y` passed the gradient, else 0 (where it
+/// clipped): the gradient through the clamp.
 #[inline(always)]
-fn passes(y: f32, hi: f32) -> bool {
-    // `&`, not `&&`: no branch, so the loops that test it stay vector ones.
-    (y > 0.0) & (y < hi)
+fn gated(g: f32, y: f32, hi: f32) -> f32 {
+    // A bit mask, not a branch or a select of values: written as `if`, the loops that sum it
+    // compiled to scalar compares and jumps (the profile's hottest BatchNorm loop); as a mask
+    // they are vector ones. The same bits as the `if` (`g & 0` is +0.0).
+    let passes = (y > 0.0) & (y < hi);
+    f32::from_bits(g.to_bits() & u32::from(passes).wrapping_neg())
 }
 
 /// Gradients of the input, γ and β from the output's gradient `dy`. `y` is the forward's
@@ -321,7 +325,7 @@ fn input_grad_plane(
     match y {
         Some((y, hi)) => {
             for (((o, &d), &xi), &yi) in out.iter_mut().zip(dy).zip(x).zip(y) {
-                let gi = if passes(yi, hi) { d } else { 0.0 };
+                let gi = gated(d, yi, hi);
                 *o = k * (gi - mg - (xi - mu) * mgx);
             }
         }
