@@ -96,6 +96,31 @@ impl Depthwise {
         ((i % sy) * sx + j % sx, (i / sy) * wq + j / sx)
     }
 
+    /// What every plane of a call shares (see [`Plan`]).
+    fn plan(&self) -> Plan {
+        let [sy, sx] = self.stride;
+        let (hp, _) = self.padded();
+        let (hq, wq) = self.phase_dims();
+        let taps = (0..self.kh)
+            .flat_map(|i| (0..self.kw).map(move |j| (i, j)))
+            .map(|(i, j)| {
+                let (phase, at) = self.tap(i, j);
+                phase * hq * wq + at
+            })
+            .collect();
+        let rows = (self.top..hp.min(self.top + self.h))
+            .map(|yy| (yy - self.top, ((yy % sy) * sx * hq + yy / sy) * wq))
+            .collect();
+        Plan {
+            hq,
+            wq,
+            n: self.oh * wq,
+            taps,
+            columns: (0..sx).map(|px| self.phase_columns(px)).collect(),
+            rows,
+        }
+    }
+
     /// Planes per rayon task: at least ~16 K values, so the small late maps (3x3, 6x6) of
     /// thousands of channels are not thousands of tasks each too small to pay for itself.
     fn planes_per_task(&self) -> usize {
@@ -109,20 +134,14 @@ impl Depthwise {
     /// kept `wq` apart per row; the columns past `ow` are computed and dropped). So every loop
     /// below is a long unit-stride one, whatever the stride and however small the map.
     #[inline(always)]
-    fn split(&self, x: &[f32], phases: &mut [f32]) {
-        let [sy, sx] = self.stride;
-        let (hp, _) = self.padded();
-        let (hq, wq) = self.phase_dims();
+    fn split(&self, plan: &Plan, x: &[f32], phases: &mut [f32]) {
+        let sx = self.stride[1];
+        let (plane, wq) = (plan.hq * plan.wq, plan.wq);
         phases.fill(0.0);
-        for yy in 0..hp {
-            let Some(y) = yy.checked_sub(self.top).filter(|&y| y < self.h) else {
-                continue;
-            };
+        for &(y, base) in &plan.rows {
             let row = &x[y * self.w..(y + 1) * self.w];
-            for px in 0..sx {
-                let phase = (yy % sy) * sx + px;
-                let out = &mut phases[(phase * hq + yy / sy) * wq..][..wq];
-                let (first, c0) = self.phase_columns(px);
+            for (px, &(first, c0)) in plan.columns.iter().enumerate() {
+                let out = &mut phases[base + px * plane..][..wq];
                 if sx == 1 {
                     // The row as it is, after the left padding.
                     let n = self.w.min(wq.saturating_sub(c0));
@@ -151,19 +170,18 @@ impl Depthwise {
 
     /// `x`'s phases into `buf.phases`.
     #[inline(always)]
-    fn split_into(&self, x: &[f32], buf: &mut Buffers) {
-        let (hq, wq) = self.phase_dims();
+    fn split_into(&self, plan: &Plan, x: &[f32], buf: &mut Buffers) {
         buf.phases
-            .resize(self.stride[0] * self.stride[1] * hq * wq, 0.0);
-        self.split(x, &mut buf.phases);
+            .resize(self.stride[0] * self.stride[1] * plan.hq * plan.wq, 0.0);
+        self.split(plan, x, &mut buf.phases);
     }
 
     /// The output gradient `dy` into `buf.rows`, `wq` apart per row, 0 in the dropped columns.
     #[inline(always)]
-    fn rows_from(&self, dy: &[f32], buf: &mut Buffers) {
-        let wq = self.phase_dims().1;
+    fn rows_from(&self, plan: &Plan, dy: &[f32], buf: &mut Buffers) {
+        let wq = plan.wq;
         buf.rows.clear();
-        buf.rows.resize(self.oh * wq, 0.0);
+        buf.rows.resize(plan.n, 0.0);
         for (row, g) in buf.rows.chunks_mut(wq).zip(dy.chunks(self.ow)) {
             row[..self.ow].copy_from_slice(g);
         }
@@ -171,16 +189,15 @@ impl Depthwise {
 
     /// `out` (one output plane) = the depthwise convolution of one input plane with its kernel.
     #[inline(always)]
-    fn forward_plane(&self, x: &[f32], k: &[f32], out: &mut [f32], buf: &mut Buffers) {
-        let (hq, wq) = self.phase_dims();
-        let n = self.oh * wq;
-        self.split_into(x, buf);
+    fn forward_plane(&self, plan: &Plan, x: &[f32], k: &[f32], out: &mut [f32], buf: &mut Buffers) {
+        let (wq, n) = (plan.wq, plan.n);
+        self.split_into(plan, x, buf);
         buf.rows.clear();
         buf.rows.resize(n, 0.0);
         let (phases, rows) = (&buf.phases, &mut buf.rows);
         let run = |i: usize, j: usize| {
-            let (phase, at) = self.tap(i, j);
-            (&phases[phase * hq * wq + at..][..n], k[i * self.kw + j])
+            let t = i * self.kw + j;
+            (&phases[plan.taps[t]..][..n], k[t])
         };
         // Up to three taps of a kernel row per pass over the outputs: a third of the loads and
         // stores of one tap a pass.
@@ -220,35 +237,32 @@ impl Depthwise {
     /// One plane's input gradient: each output gradient spread back over the taps, in the
     /// phases, then the phases put back together.
     #[inline(always)]
-    fn input_grad_plane(&self, dy: &[f32], k: &[f32], dx: &mut [f32], buf: &mut Buffers) {
+    fn input_grad_plane(
+        &self,
+        plan: &Plan,
+        dy: &[f32],
+        k: &[f32],
+        dx: &mut [f32],
+        buf: &mut Buffers,
+    ) {
         let [sy, sx] = self.stride;
-        let (hq, wq) = self.phase_dims();
-        let n = self.oh * wq;
-        self.rows_from(dy, buf);
+        let (plane, wq, n) = (plan.hq * plan.wq, plan.wq, plan.n);
+        self.rows_from(plan, dy, buf);
         buf.phases.clear();
-        buf.phases.resize(sy * sx * hq * wq, 0.0);
-        for i in 0..self.kh {
-            for j in 0..self.kw {
-                let (phase, at) = self.tap(i, j);
-                let dst = &mut buf.phases[phase * hq * wq + at..][..n];
-                let wv = k[i * self.kw + j];
-                for (d, &g) in dst.iter_mut().zip(&buf.rows) {
-                    *d += g * wv;
-                }
+        buf.phases.resize(sy * sx * plane, 0.0);
+        for (&at, &wv) in plan.taps.iter().zip(k) {
+            let dst = &mut buf.phases[at..][..n];
+            for (d, &g) in dst.iter_mut().zip(&buf.rows) {
+                *d += g * wv;
             }
         }
         // A phase's columns past the padded width hold zeros (only dropped outputs, whose
-        // gradients are zeros, reach them), as do the input's columns no output reads.
-        let (hp, _) = self.padded();
-        for (y, dx_row) in dx.chunks_mut(self.w).enumerate() {
-            let yy = y + self.top;
-            if yy >= hp {
-                continue;
-            }
-            for px in 0..sx {
-                let phase = (yy % sy) * sx + px;
-                let src = &buf.phases[(phase * hq + yy / sy) * wq..][..wq];
-                let (first, c0) = self.phase_columns(px);
+        // gradients are zeros, reach them), as do the input's columns no output reads (rows no
+        // output reads are not in the plan: they stay 0).
+        for &(y, base) in &plan.rows {
+            let dx_row = &mut dx[y * self.w..(y + 1) * self.w];
+            for (px, &(first, c0)) in plan.columns.iter().enumerate() {
+                let src = &buf.phases[base + px * plane..][..wq];
                 let src = src.get(c0..).unwrap_or_default();
                 if sx == 1 {
                     let n = self.w.min(src.len());
@@ -268,22 +282,24 @@ impl Depthwise {
     /// summed in 8 lanes and the lanes at the end: one running scalar sum would be a chain of
     /// dependent additions the compiler may not turn into vector ones.
     #[inline(always)]
-    fn kernel_grad_plane(&self, x: &[f32], dy: &[f32], dk: &mut [f32], buf: &mut Buffers) {
-        let (hq, wq) = self.phase_dims();
-        let n = self.oh * wq;
-        self.split_into(x, buf);
-        self.rows_from(dy, buf);
-        for i in 0..self.kh {
-            for j in 0..self.kw {
-                let (phase, at) = self.tap(i, j);
-                let src = &buf.phases[phase * hq * wq + at..][..n];
-                dk[i * self.kw + j] += dot(&buf.rows, src);
-            }
+    fn kernel_grad_plane(
+        &self,
+        plan: &Plan,
+        x: &[f32],
+        dy: &[f32],
+        dk: &mut [f32],
+        buf: &mut Buffers,
+    ) {
+        self.split_into(plan, x, buf);
+        self.rows_from(plan, dy, buf);
+        for (&at, dk) in plan.taps.iter().zip(dk.iter_mut()) {
+            *dk += dot(&buf.rows, &buf.phases[at..][..plan.n]);
         }
     }
 
     fn forward(&self, x: &[f32], k: &[f32]) -> Vec<f32> {
         let (plane, out_plane, taps) = (self.h * self.w, self.oh * self.ow, self.kh * self.kw);
+        let plan = self.plan();
         let mut out = vec![0f32; self.n * self.c * out_plane];
         out.par_chunks_mut(out_plane)
             .enumerate()
@@ -294,7 +310,7 @@ impl Depthwise {
                 let k = &k[ch * taps..(ch + 1) * taps];
                 vectorized(
                     #[inline(always)]
-                    || self.forward_plane(x, k, out, buf),
+                    || self.forward_plane(&plan, x, k, out, buf),
                 );
             });
         out
@@ -302,6 +318,7 @@ impl Depthwise {
 
     fn input_grad(&self, dy: &[f32], k: &[f32]) -> Vec<f32> {
         let (plane, out_plane, taps) = (self.h * self.w, self.oh * self.ow, self.kh * self.kw);
+        let plan = self.plan();
         let mut dx = vec![0f32; self.n * self.c * plane];
         dx.par_chunks_mut(plane)
             .enumerate()
@@ -312,7 +329,7 @@ impl Depthwise {
                 let k = &k[ch * taps..(ch + 1) * taps];
                 vectorized(
                     #[inline(always)]
-                    || self.input_grad_plane(dy, k, dx, buf),
+                    || self.input_grad_plane(&plan, dy, k, dx, buf),
                 );
             });
         dx
@@ -320,6 +337,7 @@ impl Depthwise {
 
     fn kernel_grad(&self, x: &[f32], dy: &[f32]) -> Vec<f32> {
         let (plane, out_plane, taps) = (self.h * self.w, self.oh * self.ow, self.kh * self.kw);
+        let plan = self.plan();
         let mut dk = vec![0f32; self.c * taps];
         // A task is a channel over the whole batch.
         let per_task = (self.planes_per_task() / self.n).max(1);
@@ -335,12 +353,30 @@ impl Depthwise {
                     );
                     vectorized(
                         #[inline(always)]
-                        || self.kernel_grad_plane(x, dy, dk, buf),
+                        || self.kernel_grad_plane(&plan, x, dy, dk, buf),
                     );
                 }
             });
         dk
     }
+}
+
+/// What every plane of one call shares, worked out once per call: with thousands of small planes
+/// (the 3x3 and 6x6 maps of thousands of channels), the integer divisions that found each tap's
+/// run, done per plane and tap, took longer than the taps' arithmetic.
+struct Plan {
+    /// Rows and columns of one phase ([`Depthwise::phase_dims`]).
+    hq: usize,
+    wq: usize,
+    /// Output values `wq` apart per row: `oh · wq`.
+    n: usize,
+    /// Per tap `(i, j)`, row-major: where its run starts in the phases ([`Depthwise::tap`]).
+    taps: Vec<usize>,
+    /// Per phase column `px`: [`Depthwise::phase_columns`].
+    columns: Vec<(usize, usize)>,
+    /// Per input row some output reads: the row `y`, and where the phase row that holds its
+    /// columns for `px = 0` starts (the one for `px` is `px · hq · wq` further).
+    rows: Vec<(usize, usize)>,
 }
 
 /// A task's scratch space, reused plane after plane.
