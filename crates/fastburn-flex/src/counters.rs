@@ -21,6 +21,8 @@ pub struct FastPaths {
     pub depthwise: usize,
     /// Training BatchNorms computed as one fused op.
     pub norm: usize,
+    /// Inference BatchNorms (with their activation) computed as one pass.
+    pub norm_inference: usize,
     /// Optimizer steps applied to a parameter's own buffer.
     pub step_in_place: usize,
     /// In-place steps that had to copy the parameter first, because a clone of the model shared
@@ -35,6 +37,7 @@ thread_local! {
         single_position: 0,
         depthwise: 0,
         norm: 0,
+        norm_inference: 0,
         step_in_place: 0,
         step_copied: 0,
     }) };

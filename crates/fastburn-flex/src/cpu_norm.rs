@@ -176,6 +176,38 @@ pub(crate) fn forward(
     let shift: Vec<f32> = (0..s.c)
         .map(|ch| (f64::from(beta[ch]) - mean[ch] * f64::from(scale[ch])) as f32)
         .collect();
+    let y = normalized(x, s, (&scale, &shift), cap, residual);
+    let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
+    let stats = Stats {
+        mean: f32s(&mean),
+        var: f32s(&var),
+        inv_std: f32s(&inv_std),
+    };
+    (y, stats)
+}
+
+/// BatchNorm in inference with its activation, in one pass: `clamp(x · scale + shift, 0, cap)`
+/// per channel, the running statistics, γ and β folded into `scale` and `shift`.
+pub(crate) fn inference(
+    x: &[f32],
+    s: Shape,
+    scale: &[f32],
+    shift: &[f32],
+    cap: Option<f32>,
+) -> Vec<f32> {
+    assert_eq!(x.len(), s.n * s.c * s.hw);
+    assert_eq!((scale.len(), shift.len()), (s.c, s.c));
+    normalized(x, s, (scale, shift), cap, None)
+}
+
+/// `clamp(x · scale + shift (+ residual), 0, cap)` per channel, images in parallel.
+fn normalized(
+    x: &[f32],
+    s: Shape,
+    (scale, shift): (&[f32], &[f32]),
+    cap: Option<f32>,
+    residual: Option<&[f32]>,
+) -> Vec<f32> {
     let mut y = zeros(x.len());
     let chw = s.c * s.hw;
     y.par_chunks_mut(chw).enumerate().for_each(|(i, yi)| {
@@ -195,13 +227,7 @@ pub(crate) fn forward(
             },
         )
     });
-    let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<f32>>();
-    let stats = Stats {
-        mean: f32s(&mean),
-        var: f32s(&var),
-        inv_std: f32s(&inv_std),
-    };
-    (y, stats)
+    y
 }
 
 /// One plane of the forward's output: `clamp(x·a + b (+ r), 0, cap)`.

@@ -43,5 +43,5 @@ pub use alloc::keep_freed_memory;
 pub use conv::conv2d;
 pub use counters::{FastPaths, fast_paths};
 pub use cpu_conv::simd_level;
-pub use norm::{Activation, batch_norm};
+pub use norm::{Activation, batch_norm, batch_norm_inference};
 pub use step::step_in_place;

@@ -1,7 +1,7 @@
 //! Training BatchNorm on Flex as one fused op, with the ReLU or ReLU6 (and a ResNet block's
 //! residual add) that follows it: two passes over the activations forward and two backward, where Burn's
 //! layer swaps axes and copies for each statistic and runs each formula as its own pass
-//! (`cpu_norm.rs` has the kernels).
+//! (`cpu_norm.rs` has the kernels). Inference BatchNorm with its activation is one pass.
 
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use burn::prelude::*;
 
 use crate::counters::count;
 use crate::cpu_norm::{self, Stats};
-use crate::interop::{FlexAutodiff, flex_tensor, floats, tracked};
+use crate::interop::{FlexAutodiff, flex_tensor, floats, plain, tracked};
 
 /// The activation that follows the normalisation in the same op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +131,60 @@ pub fn batch_norm<const D: usize>(
     };
     count(|c| c.norm += 1);
     Some(Tensor::from_primitive::<FlexAutodiff>(out))
+}
+
+/// `bn` in inference (its running statistics) on `x`, then `act`, as one pass over the
+/// activations, where Burn's layer and a separate clamp make several (validation and
+/// prediction run every BatchNorm this way). `None` unless `x` and `bn`'s tensors are f32 on
+/// Flex without autodiff; the caller then runs Burn's layer.
+///
+/// ```
+/// use burn::nn::BatchNormConfig;
+/// use burn::prelude::*;
+/// use fastburn_flex::Activation;
+/// let dev = Device::flex();
+/// let bn = BatchNormConfig::new(3).init(&dev);
+/// let x = Tensor::<4>::random([2, 3, 4, 4], burn::tensor::Distribution::Default, &dev);
+/// let y = fastburn_flex::batch_norm_inference(&bn, &x, Activation::Relu6).expect("f32 on Flex");
+/// assert_eq!(y.dims(), [2, 3, 4, 4]);
+/// ```
+pub fn batch_norm_inference<const D: usize>(
+    bn: &BatchNorm,
+    x: &Tensor<D>,
+    act: Activation,
+) -> Option<Tensor<D>> {
+    let dims = x.dims();
+    if D < 2 {
+        return None;
+    }
+    let s = cpu_norm::Shape {
+        n: dims[0],
+        c: dims[1],
+        hw: dims[2..].iter().product(),
+    };
+    let xp = plain(x.clone())?;
+    let [gamma, beta, mean, var] = [
+        bn.gamma.val(),
+        bn.beta.val(),
+        bn.running_mean.value(),
+        bn.running_var.value(),
+    ]
+    .map(|t| plain(t).map(|p| floats(&p).into_owned()));
+    let (gamma, beta, mean, var) = (gamma?, beta?, mean?, var?);
+    if [&gamma, &beta, &mean, &var].iter().any(|v| v.len() != s.c) {
+        return None;
+    }
+    // Folded in f64: γ / sqrt(var + eps) and β - mean · that, each rounded once.
+    let scale: Vec<f64> = (0..s.c)
+        .map(|c| f64::from(gamma[c]) / (f64::from(var[c]) + bn.epsilon).sqrt())
+        .collect();
+    let shift: Vec<f32> = (0..s.c)
+        .map(|c| (f64::from(beta[c]) - f64::from(mean[c]) * scale[c]) as f32)
+        .collect();
+    let scale: Vec<f32> = scale.iter().map(|&a| a as f32).collect();
+    let y = cpu_norm::inference(&floats(&xp), s, &scale, &shift, act.cap());
+    count(|c| c.norm_inference += 1);
+    Some(Tensor::from_primitive::<Flex>(flex_tensor(y, &dims)))
 }
 
 /// `running = (1 - m) · running + m · batch`, with the batch's unbiased variance (PyTorch).
