@@ -127,7 +127,8 @@ impl Depthwise {
         (16_384 / (self.h * self.w).max(1)).max(1)
     }
 
-    /// One input plane padded and split into its `sy · sx` stride phases: phase `(py, px)` holds
+    /// One input plane padded and split into its `sy · sx` stride phases (into a buffer whose
+    /// other values are 0: every plane writes the same places, see [`zeroed_once`]): phase `(py, px)` holds
     /// padded rows `py, py + sy, ...` and columns `px, px + sx, ...`, each `wq` wide. Output
     /// `(oy, ox)` reads tap `(i, j)` at phase `(i % sy, j % sx)`, row `oy + i / sy`, column
     /// `ox + j / sx`: for every tap, all outputs read one contiguous run of a phase (outputs
@@ -137,7 +138,6 @@ impl Depthwise {
     fn split(&self, plan: &Plan, x: &[f32], phases: &mut [f32]) {
         let sx = self.stride[1];
         let (plane, wq) = (plan.hq * plan.wq, plan.wq);
-        phases.fill(0.0);
         for &(y, base) in &plan.rows {
             let row = &x[y * self.w..(y + 1) * self.w];
             for (px, &(first, c0)) in plan.columns.iter().enumerate() {
@@ -171,8 +171,8 @@ impl Depthwise {
     /// `x`'s phases into `buf.phases`.
     #[inline(always)]
     fn split_into(&self, plan: &Plan, x: &[f32], buf: &mut Buffers) {
-        buf.phases
-            .resize(self.stride[0] * self.stride[1] * plan.hq * plan.wq, 0.0);
+        let len = self.stride[0] * self.stride[1] * plan.hq * plan.wq;
+        zeroed_once(&mut buf.phases, len);
         self.split(plan, x, &mut buf.phases);
     }
 
@@ -180,8 +180,7 @@ impl Depthwise {
     #[inline(always)]
     fn rows_from(&self, plan: &Plan, dy: &[f32], buf: &mut Buffers) {
         let wq = plan.wq;
-        buf.rows.clear();
-        buf.rows.resize(plan.n, 0.0);
+        zeroed_once(&mut buf.rows, plan.n);
         for (row, g) in buf.rows.chunks_mut(wq).zip(dy.chunks(self.ow)) {
             row[..self.ow].copy_from_slice(g);
         }
@@ -386,6 +385,19 @@ struct Buffers {
     phases: Vec<f32>,
     /// Output values (or gradients) `wq` apart per row.
     rows: Vec<f32>,
+}
+
+/// `v` as `len` zeros when it is not `len` long yet, else as it is. A task's buffers serve
+/// planes of one geometry, and [`Depthwise::split`] and [`Depthwise::rows_from`] write the same
+/// places of them for every plane: the padding and the dropped columns they never write stay
+/// the zeros written here once, instead of being zeroed again for each plane (with thousands of
+/// small planes, thousands of small `memset`s).
+#[inline(always)]
+fn zeroed_once(v: &mut Vec<f32>, len: usize) {
+    if v.len() != len {
+        v.clear();
+        v.resize(len, 0.0);
+    }
 }
 
 /// `Σ a·b` in 8 lanes.
