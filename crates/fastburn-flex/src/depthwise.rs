@@ -128,12 +128,12 @@ impl Depthwise {
     }
 
     /// One input plane padded and split into its `sy · sx` stride phases (into a buffer whose
-    /// other values are 0: every plane writes the same places, see [`zeroed_once`]): phase `(py, px)` holds
-    /// padded rows `py, py + sy, ...` and columns `px, px + sx, ...`, each `wq` wide. Output
-    /// `(oy, ox)` reads tap `(i, j)` at phase `(i % sy, j % sx)`, row `oy + i / sy`, column
-    /// `ox + j / sx`: for every tap, all outputs read one contiguous run of a phase (outputs
-    /// kept `wq` apart per row; the columns past `ow` are computed and dropped). So every loop
-    /// below is a long unit-stride one, whatever the stride and however small the map.
+    /// other values are 0: every plane writes the same places, see [`zeroed_once`]): phase
+    /// `(py, px)` holds padded rows `py, py + sy, ...` and columns `px, px + sx, ...`, each `wq`
+    /// wide. Output `(oy, ox)` reads tap `(i, j)` at phase `(i % sy, j % sx)`, row `oy + i / sy`,
+    /// column `ox + j / sx`: for every tap, all outputs read one contiguous run of a phase
+    /// (outputs kept `wq` apart per row; the columns past `ow` are computed and dropped). So every
+    /// loop below is a long unit-stride one, whatever the stride and however small the map.
     #[inline(always)]
     fn split(&self, plan: &Plan, x: &[f32], phases: &mut [f32]) {
         let sx = self.stride[1];

@@ -243,9 +243,10 @@ mod tests {
         ours
     }
 
-    /// Inference runs on the running statistics in one pass ([`fastburn_flex::batch_norm_inference`])
-    /// and gives Burn's layer and activation, for no activation, ReLU and ReLU6, on maps and
-    /// 2-D features, with γ, β and the running statistics away from their initial values.
+    /// Inference runs on the running statistics in one pass
+    /// ([`fastburn_flex::batch_norm_inference`]) and gives Burn's layer and activation, for no
+    /// activation, ReLU and ReLU6, on maps and 2-D features, with γ, β and the running
+    /// statistics away from their initial values.
     #[test]
     fn inference_is_burns_layer_on_the_running_statistics() {
         let train = Device::flex().autodiff();
