@@ -25,6 +25,18 @@ pub(crate) struct Shape {
 }
 
 impl Shape {
+    /// The shape of a tensor `[n, c, ...]` (the rest flattened into `hw`); `None` below 2-D.
+    pub fn of(dims: &[usize]) -> Option<Self> {
+        match dims {
+            [n, c, rest @ ..] => Some(Self {
+                n: *n,
+                c: *c,
+                hw: rest.iter().product(),
+            }),
+            _ => None,
+        }
+    }
+
     /// Values per channel over the batch.
     fn per_channel(&self) -> usize {
         self.n * self.hw

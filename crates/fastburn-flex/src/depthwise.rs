@@ -112,7 +112,8 @@ impl Depthwise {
             .map(|yy| (yy - self.top, ((yy % sy) * sx * hq + yy / sy) * wq))
             .collect();
         Plan {
-            hq,
+            plane: hq * wq,
+            phases: sy * sx * hq * wq,
             wq,
             n: self.oh * wq,
             taps,
@@ -137,7 +138,7 @@ impl Depthwise {
     #[inline(always)]
     fn split(&self, plan: &Plan, x: &[f32], phases: &mut [f32]) {
         let sx = self.stride[1];
-        let (plane, wq) = (plan.hq * plan.wq, plan.wq);
+        let (plane, wq) = (plan.plane, plan.wq);
         for &(y, base) in &plan.rows {
             let row = &x[y * self.w..(y + 1) * self.w];
             for (px, &(first, c0)) in plan.columns.iter().enumerate() {
@@ -171,8 +172,7 @@ impl Depthwise {
     /// `x`'s phases into `buf.phases`.
     #[inline(always)]
     fn split_into(&self, plan: &Plan, x: &[f32], buf: &mut Buffers) {
-        let len = self.stride[0] * self.stride[1] * plan.hq * plan.wq;
-        zeroed_once(&mut buf.phases, len);
+        zeroed_once(&mut buf.phases, plan.phases);
         self.split(plan, x, &mut buf.phases);
     }
 
@@ -244,11 +244,11 @@ impl Depthwise {
         dx: &mut [f32],
         buf: &mut Buffers,
     ) {
-        let [sy, sx] = self.stride;
-        let (plane, wq, n) = (plan.hq * plan.wq, plan.wq, plan.n);
+        let sx = self.stride[1];
+        let (plane, wq, n) = (plan.plane, plan.wq, plan.n);
         self.rows_from(plan, dy, buf);
         buf.phases.clear();
-        buf.phases.resize(sy * sx * plane, 0.0);
+        buf.phases.resize(plan.phases, 0.0);
         for (&at, &wv) in plan.taps.iter().zip(k) {
             let dst = &mut buf.phases[at..][..n];
             for (d, &g) in dst.iter_mut().zip(&buf.rows) {
@@ -364,8 +364,10 @@ impl Depthwise {
 /// (the 3x3 and 6x6 maps of thousands of channels), the integer divisions that found each tap's
 /// run, done per plane and tap, took longer than the taps' arithmetic.
 struct Plan {
-    /// Rows and columns of one phase ([`Depthwise::phase_dims`]).
-    hq: usize,
+    /// Values of one phase (`hq · wq`, [`Depthwise::phase_dims`]) and of all `sy · sx` of them.
+    plane: usize,
+    phases: usize,
+    /// Columns of a phase.
     wq: usize,
     /// Output values `wq` apart per row: `oh · wq`.
     n: usize,
@@ -374,7 +376,7 @@ struct Plan {
     /// Per phase column `px`: [`Depthwise::phase_columns`].
     columns: Vec<(usize, usize)>,
     /// Per input row some output reads: the row `y`, and where the phase row that holds its
-    /// columns for `px = 0` starts (the one for `px` is `px · hq · wq` further).
+    /// columns for `px = 0` starts (the one for `px` is `px · plane` further).
     rows: Vec<(usize, usize)>,
 }
 

@@ -63,14 +63,10 @@ pub fn batch_norm<const D: usize>(
     residual: Option<&Tensor<D>>,
 ) -> Option<Tensor<D>> {
     let dims = x.dims();
-    if D < 2 || (residual.is_some() && act != Activation::Relu) {
+    if residual.is_some() && act != Activation::Relu {
         return None;
     }
-    let s = cpu_norm::Shape {
-        n: dims[0],
-        c: dims[1],
-        hw: dims[2..].iter().product(),
-    };
+    let s = cpu_norm::Shape::of(&dims)?;
     if s.n * s.hw < 2 {
         return None;
     }
@@ -154,14 +150,7 @@ pub fn batch_norm_inference<const D: usize>(
     act: Activation,
 ) -> Option<Tensor<D>> {
     let dims = x.dims();
-    if D < 2 {
-        return None;
-    }
-    let s = cpu_norm::Shape {
-        n: dims[0],
-        c: dims[1],
-        hw: dims[2..].iter().product(),
-    };
+    let s = cpu_norm::Shape::of(&dims)?;
     let xp = plain(x.clone())?;
     let [gamma, beta, mean, var] = [
         bn.gamma.val(),
